@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make serve` (the dashboard) and `make test` (the whole suite).
+# Both create .venv on first use, installing the pinned CPU build of torch before anything else:
+# an unpinned torch would pull a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 5006
+MODEL ?=
+MODEL_ARGS := $(if $(MODEL),--args $(foreach m,$(MODEL),--model $(m)),)
+
+.PHONY: setup serve test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/panel serve dashboard/app.py --port $(PORT) --allow-websocket-origin=localhost:$(PORT) $(MODEL_ARGS)
+
+test: $(STAMP)
+	bash scripts/ensure_chromium.sh
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_faithfulness.py
+
+clean:
+	rm -rf $(VENV) test-artifacts .pytest_cache

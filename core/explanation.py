@@ -1,0 +1,292 @@
+"""The one immutable result of explaining an answer, and its file format.
+
+Everything a view or a report needs is here, computed once: the answer, the window's tokens,
+probabilities, all attention maps, per-layer answer logits and saliency. Arrays are read-only.
+Files are JSON (``.json``) or compressed NumPy (``.npz``); arrays are stored bit-exactly in both,
+so ``Explanation.load(path)`` gives back an equal object.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.answering import Span
+from core.attention import (
+    Word,
+    attention_rollout,
+    mean_over_heads,
+    merge_scores_to_words,
+    question_to_context,
+    words,
+)
+from core.types import AttentionArray, LayerHeadsArray, LayerTokenScores, Method, Role, Target, TokenScores
+
+FORMAT_NAME = "qa-explain/explanation"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """Why a QA model picked its answer, for the window of the context that holds the answer.
+
+    Token positions index every per-token array. Spans are start-inclusive and end-exclusive in
+    both characters and tokens.
+    """
+
+    model: str
+    model_type: str
+    question: str
+    context: str
+    tokens: list[str]
+    roles: list[Role]
+    offsets: list[tuple[int, int]]
+    """Character span of each token in the question or the context (see ``roles``); specials ``(0, 0)``."""
+    word_ids: list[int | None]
+    answer: Span
+    top_k: list[Span]
+    start_logits: TokenScores
+    end_logits: TokenScores
+    start_probs: TokenScores
+    end_probs: TokenScores
+    attentions: AttentionArray
+    """``[layers, heads, tokens, tokens]``, rows sum to 1."""
+    layer_start_logits: LayerTokenScores
+    """The QA head applied to every layer's hidden states, ``[layers + 1, tokens]`` (row 0: embeddings)."""
+    layer_end_logits: LayerTokenScores
+    saliency: dict[Method, dict[Target, TokenScores]] = field(default_factory=dict)
+    convergence_delta: dict[Target, float] = field(default_factory=dict)
+    ig_steps: dict[Target, int] = field(default_factory=dict)
+    baseline: str = ""
+    window_index: int = 0
+    num_windows: int = 1
+    settings: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in _ARRAY_FIELDS:
+            _freeze(getattr(self, name))
+        for per_target in self.saliency.values():
+            for values in per_target.values():
+                _freeze(values)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.attentions.shape[0])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.attentions.shape[1])
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.tokens)
+
+    def positions(self, role: Role) -> list[int]:
+        """Token positions with the given role."""
+        return [i for i, r in enumerate(self.roles) if r == role]
+
+    def token_text(self, position: int) -> str:
+        """The exact characters a token covers (its tokenizer string for special tokens)."""
+        role = self.roles[position]
+        if role == "special":
+            return self.tokens[position]
+        start, end = self.offsets[position]
+        return (self.question if role == "question" else self.context)[start:end]
+
+    def mean_attention(self) -> LayerHeadsArray:
+        """Attention averaged over heads, ``[layers, tokens, tokens]``."""
+        return mean_over_heads(self.attentions)
+
+    def rollout(self) -> LayerHeadsArray:
+        """Attention rollout up to each layer, ``[layers, tokens, tokens]``."""
+        return attention_rollout(self.attentions)
+
+    def question_to_context(self, layer: int | None = None, head: int | None = None) -> TokenScores:
+        """Mean attention from question tokens to each context token.
+
+        ``layer=None`` averages all layers; ``head=None`` averages the layer's heads.
+        """
+        maps = self.attentions if head is None else self.attentions[:, head : head + 1]
+        averaged = maps.mean(axis=1)
+        attention_map = averaged.mean(axis=0) if layer is None else averaged[layer]
+        return question_to_context(attention_map, self.roles)
+
+    def words(self) -> list[Word]:
+        """Wordpieces grouped into words (see ``core.attention.words``)."""
+        return words(self.tokens, self.roles, self.word_ids, self.offsets, self.question, self.context)
+
+    def saliency_by_word(self, method: Method, target: Target) -> tuple[list[Word], np.ndarray]:
+        """Saliency summed over each word's pieces."""
+        groups = self.words()
+        return groups, merge_scores_to_words(self.saliency[method][target], groups)
+
+    def layer_spans(self, max_answer_tokens: int | None = None) -> list[tuple[int, int, int]]:
+        """``(layer, start_token, end_token)`` the QA head would pick from each layer's hidden states."""
+        limit = max_answer_tokens or int(self.settings.get("max_answer_tokens", 30))
+        context = np.array([role == "context" for role in self.roles])
+        spans = []
+        for layer in range(self.layer_start_logits.shape[0]):
+            start_scores = np.where(context, self.layer_start_logits[layer], -np.inf)
+            end_scores = np.where(context, self.layer_end_logits[layer], -np.inf)
+            total = start_scores[:, None] + end_scores[None, :]
+            distance = np.arange(len(context))[None, :] - np.arange(len(context))[:, None]
+            total = np.where((distance >= 0) & (distance < limit), total, -np.inf)
+            start, end = np.unravel_index(int(np.argmax(total)), total.shape)
+            spans.append((layer, int(start), int(end) + 1))
+        return spans
+
+    def token_table(self) -> list[dict[str, Any]]:
+        """One row per token: position, token, role, offsets, probabilities and every saliency."""
+        rows = []
+        for position in range(self.num_tokens):
+            row: dict[str, Any] = {
+                "position": position,
+                "token": self.tokens[position],
+                "text": self.token_text(position),
+                "role": self.roles[position],
+                "start_char": self.offsets[position][0],
+                "end_char": self.offsets[position][1],
+                "in_answer": self.answer.start_token <= position < self.answer.end_token,
+                "start_prob": float(self.start_probs[position]),
+                "end_prob": float(self.end_probs[position]),
+            }
+            for method, per_target in self.saliency.items():
+                for target, values in per_target.items():
+                    row[f"{method}_{target}"] = float(values[position])
+            rows.append(row)
+        return rows
+
+    def replace(self, **changes: Any) -> Explanation:
+        """A copy with some fields changed (the original stays as it is)."""
+        return dataclasses.replace(self, **changes)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Explanation):
+            return NotImplemented
+        return _to_payload(self) == _to_payload(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; arrays as base64 of their raw bytes with dtype and shape (exact)."""
+        return _to_payload(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Explanation:
+        """Inverse of ``to_dict``; ``arrays`` holds the arrays an ``.npz`` file stored natively."""
+        if payload.get("format") != FORMAT_NAME:
+            raise ValueError(f"Not an explanation file (format is {payload.get('format')!r}).")
+        if payload.get("version") != FORMAT_VERSION:
+            raise ValueError(f"Unsupported explanation version {payload.get('version')!r}.")
+        data = dict(payload["data"])
+        for name in _ARRAY_FIELDS:
+            data[name] = _decode_array(data[name], arrays)
+        data["saliency"] = {
+            method: {target: _decode_array(values, arrays) for target, values in per_target.items()}
+            for method, per_target in data["saliency"].items()
+        }
+        data["offsets"] = [tuple(pair) for pair in data["offsets"]]
+        data["answer"] = Span.from_dict(data["answer"])
+        data["top_k"] = [Span.from_dict(span) for span in data["top_k"]]
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> Explanation:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> Path:
+        """Write to ``path``: NumPy's compressed ``.npz`` (arrays stored natively), JSON otherwise."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.suffix == ".npz":
+            arrays: dict[str, np.ndarray] = {}
+            metadata = _to_payload(self, arrays)
+            with target.open("wb") as handle:
+                np.savez_compressed(handle, metadata=np.array(json.dumps(metadata)), **arrays)
+        else:
+            target.write_text(self.to_json(), encoding="utf-8")
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Explanation:
+        source = Path(path)
+        if not source.is_file():
+            raise FileNotFoundError(f"No explanation file at {source}.")
+        if source.suffix == ".npz":
+            with np.load(source, allow_pickle=False) as archive:
+                metadata = json.loads(str(archive["metadata"]))
+                arrays = {key: archive[key] for key in archive.files if key != "metadata"}
+            return cls.from_dict(metadata, arrays)
+        return cls.from_json(source.read_text(encoding="utf-8"))
+
+
+_ARRAY_FIELDS = (
+    "start_logits",
+    "end_logits",
+    "start_probs",
+    "end_probs",
+    "attentions",
+    "layer_start_logits",
+    "layer_end_logits",
+)
+
+
+def _freeze(array: np.ndarray) -> None:
+    array.setflags(write=False)
+
+
+def _encode_array(array: np.ndarray, key: str, arrays: dict[str, np.ndarray] | None) -> dict[str, Any]:
+    contiguous = np.ascontiguousarray(array)
+    if arrays is not None:
+        arrays[key] = contiguous
+        return {"npz_key": key}
+    return {
+        "dtype": contiguous.dtype.str,
+        "shape": list(contiguous.shape),
+        "base64": base64.b64encode(contiguous.tobytes()).decode("ascii"),
+    }
+
+
+def _decode_array(encoded: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> np.ndarray:
+    if "npz_key" in encoded:
+        if arrays is None:
+            raise ValueError("This explanation's arrays live in an .npz file; load it with Explanation.load.")
+        return np.array(arrays[encoded["npz_key"]])
+    raw = base64.b64decode(encoded["base64"])
+    return np.frombuffer(raw, dtype=np.dtype(encoded["dtype"])).reshape(encoded["shape"]).copy()
+
+
+def _to_payload(explanation: Explanation, arrays: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """The JSON-ready form; with ``arrays`` given, arrays go there instead of into base64."""
+    data: dict[str, Any] = {}
+    for item in dataclasses.fields(explanation):
+        value = getattr(explanation, item.name)
+        if item.name in _ARRAY_FIELDS:
+            data[item.name] = _encode_array(value, item.name, arrays)
+        elif item.name == "saliency":
+            data[item.name] = {
+                method: {
+                    target: _encode_array(values, f"saliency.{method}.{target}", arrays)
+                    for target, values in per_target.items()
+                }
+                for method, per_target in value.items()
+            }
+        elif item.name == "offsets":
+            data[item.name] = [list(pair) for pair in value]
+        elif item.name == "answer":
+            data[item.name] = value.to_dict()
+        elif item.name == "top_k":
+            data[item.name] = [span.to_dict() for span in value]
+        else:
+            data[item.name] = value
+    return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "data": json.loads(json.dumps(data))}

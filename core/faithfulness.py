@@ -1,0 +1,552 @@
+"""Faithfulness of every explainer: deletion and insertion curves, AOPC, ERASER comprehensiveness and sufficiency.
+
+Does removing the tokens an explainer calls important really change the model's answer? For every
+saliency method and attention variant (``core.importance.EXPLAINERS``) and for a random order:
+
+- **order**: the window's context tokens, most important first (``core.importance``: start and end
+  maps summed, signed for the signed methods). Question and special tokens are never touched.
+- **removing a token** replaces its id by the tokenizer's mask token (``[MASK]``, ``<mask>``; the
+  pad token when the tokenizer has no mask token) and keeps its position, attention mask and
+  token type, so the sequence keeps its length and the answer's token positions stay valid.
+- **tracked probability**: ``p = p_start(s) * p_end(e - 1)`` of the *original* answer's tokens,
+  each a softmax over the whole window, exactly as ``core.answering`` scores a span.
+- **fractions**: ``k = ceil(f * n)`` of the ``n`` context tokens, for ``f`` in ``FRACTIONS``
+  (0, 0.1, ..., 1.0) for the curves and ``ERASER_FRACTIONS`` (1, 5, 10, 20, 50 %) for ERASER.
+
+Curves (Samek et al., 2017, "Evaluating the visualization of what a deep neural network has learned";
+Petsiuk et al., 2018, RISE):
+
+- ``deletion[f]``: ``p`` with the top ``k`` tokens removed. Starts at ``p_orig`` (``f = 0``) and
+  ends at ``p_empty``, every context token removed (``f = 1``).
+- ``insertion[f]``: ``p`` with only the top ``k`` tokens restored (all other context tokens
+  removed). Starts at ``p_empty`` and ends at ``p_orig``.
+
+Scores, **all higher-is-better except sufficiency** (``HIGHER_IS_BETTER``):
+
+- ``deletion_aopc = mean_f (p_orig - deletion[f])``: the area over the deletion curve; a faithful
+  order makes the probability fall early.
+- ``insertion_aopc = mean_f (insertion[f] - p_empty)``: the area under the insertion curve above
+  its floor; a faithful order makes the probability come back early. (The floor ``p_empty`` is the
+  same for every explainer of an example, so rankings equal those by the plain mean of
+  ``insertion[f]``; subtracting it makes the two AOPCs comparable in size.)
+- ``comprehensiveness = mean_f (p_orig - p(without the top k))`` over ``ERASER_FRACTIONS``
+  (DeYoung et al., 2020, ERASER): higher is better.
+- ``sufficiency = mean_f (p_orig - p(only the top k kept))`` over ``ERASER_FRACTIONS`` (ERASER):
+  **lower** is better (the top tokens alone suffice to keep the answer).
+- ``*_normalised``: the AOPCs divided by ``p_orig - p_empty`` (comparable across examples; about
+  0 for a random order and up to about 1 for a perfect one), ``None`` when the two are equal.
+
+``random`` is the mean over ``RANDOM_ORDERS`` seeded random permutations (the curves' spread is
+kept as ``deletion_std`` / ``insertion_std``). Every explainer sits beside it: ``beats_random``.
+
+**Cost.** Every masked input of every explainer and fraction is built first, identical inputs are
+run once (``f = 0`` and ``f = 1`` are shared by all, and ERASER's 10, 20 and 50 % are the curves'
+own points), and the unique ones go through the model in batches under ``torch.inference_mode``
+with SDPA attention (no attention weights are needed). ``forward_passes`` counts the sequences
+actually run, ``inputs_requested`` those before de-duplication.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.encoding import Window
+from core.explain import _answer_window, add_saliency
+from core.explanation import Explanation
+from core.importance import (
+    ATTENTION_VARIANTS,
+    EXPLAINERS,
+    Combine,
+    context_positions,
+    importance_order,
+    token_importance,
+)
+from core.models import LoadedModel, load_model
+from core.saliency import fast_attention
+from core.types import METHODS
+
+FRACTIONS: tuple[float, ...] = tuple(round(step / 10, 1) for step in range(11))
+"""Fractions of the context removed (deletion) or restored (insertion) along the curves: 0, 0.1, ..., 1."""
+
+ERASER_FRACTIONS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.2, 0.5)
+"""Top-k fractions comprehensiveness and sufficiency are averaged over (as in ERASER's AOPC variant)."""
+
+RANDOM_ORDERS = 3
+"""Random permutations averaged into the ``random`` baseline."""
+
+BATCH_SIZE = 16
+"""Sequences per forward call."""
+
+RANDOM = "random"
+
+METRICS: tuple[str, ...] = ("deletion_aopc", "insertion_aopc", "comprehensiveness", "sufficiency")
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "deletion_aopc": True,
+    "insertion_aopc": True,
+    "comprehensiveness": True,
+    "sufficiency": False,
+}
+
+ProgressCallback = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class ExplainerFaithfulness:
+    """The curves and scores of one explainer (or of the random baseline) on one example."""
+
+    name: str
+    kind: str
+    """``saliency``, ``attention``, ``random`` or ``custom`` (an order passed in ``orders``)."""
+    order: list[int]
+    """Context token positions, most important first (``random``: its first permutation)."""
+    deletion: list[float]
+    """``p`` with the top ``ceil(f * n)`` context tokens removed, one value per fraction."""
+    insertion: list[float]
+    """``p`` with only the top ``ceil(f * n)`` context tokens kept, one value per fraction."""
+    deletion_aopc: float
+    insertion_aopc: float
+    comprehensiveness: float
+    sufficiency: float
+    comprehensiveness_at: list[float]
+    """``p_orig - p(without top k)`` per ERASER fraction."""
+    sufficiency_at: list[float]
+    """``p_orig - p(only top k)`` per ERASER fraction."""
+    deletion_aopc_normalised: float | None = None
+    insertion_aopc_normalised: float | None = None
+    deletion_std: list[float] | None = None
+    """Random baseline only: the spread of the deletion curve over its permutations."""
+    insertion_std: list[float] | None = None
+    beats_random: dict[str, bool] = field(default_factory=dict)
+    """Per metric, whether this explainer does better than the random order (empty for ``random``)."""
+
+    def metrics(self) -> dict[str, float]:
+        return {name: float(getattr(self, name)) for name in METRICS}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "deletion_aopc": self.deletion_aopc,
+            "insertion_aopc": self.insertion_aopc,
+            "comprehensiveness": self.comprehensiveness,
+            "sufficiency": self.sufficiency,
+            "deletion_aopc_normalised": self.deletion_aopc_normalised,
+            "insertion_aopc_normalised": self.insertion_aopc_normalised,
+            "deletion": list(self.deletion),
+            "insertion": list(self.insertion),
+            "comprehensiveness_at": list(self.comprehensiveness_at),
+            "sufficiency_at": list(self.sufficiency_at),
+            "deletion_std": None if self.deletion_std is None else list(self.deletion_std),
+            "insertion_std": None if self.insertion_std is None else list(self.insertion_std),
+            "beats_random": dict(self.beats_random),
+            "order": list(self.order),
+        }
+
+
+@dataclass(frozen=True)
+class FaithfulnessReport:
+    """Faithfulness of every explainer on one example, beside a random baseline."""
+
+    model: str
+    question: str
+    answer_text: str
+    answer_start_token: int
+    answer_end_token: int
+    fractions: list[float]
+    eraser_fractions: list[float]
+    replacement_token: str
+    replacement_id: int
+    combine: str
+    original_probability: float
+    """``p`` of the answer on the unmodified window (this module's own forward pass)."""
+    empty_probability: float
+    """``p`` of the answer with every context token replaced."""
+    num_context_tokens: int
+    explainers: dict[str, ExplainerFaithfulness]
+    """Every explainer by name, and ``random``."""
+    random_orders: int
+    seed: int
+    inputs_requested: int
+    forward_passes: int
+    """Sequences run through the model (unique masked inputs)."""
+    batches: int
+    seconds: float
+
+    @property
+    def names(self) -> list[str]:
+        """Explainer names without the random baseline."""
+        return [name for name in self.explainers if name != RANDOM]
+
+    def ranking(self) -> list[dict[str, Any]]:
+        """One row per explainer and ``random``, best first.
+
+        Each metric is ranked over the rows (1 = best; sufficiency lower-is-better, the others
+        higher-is-better, see ``HIGHER_IS_BETTER``); rows are sorted by the mean of their four ranks,
+        then by deletion AOPC. ``beats_random`` counts the metrics on which a row beats ``random``.
+        """
+        names = list(self.explainers)
+        ranks: dict[str, list[int]] = {name: [] for name in names}
+        for metric in METRICS:
+            sign = -1.0 if HIGHER_IS_BETTER[metric] else 1.0
+            values = np.array([sign * getattr(self.explainers[name], metric) for name in names])
+            order = np.argsort(values, kind="stable")
+            position = np.empty(len(names), dtype=np.int64)
+            position[order] = np.arange(1, len(names) + 1)
+            for index, name in enumerate(names):
+                ranks[name].append(int(position[index]))
+        rows = []
+        for name in names:
+            item = self.explainers[name]
+            rows.append(
+                {
+                    "name": name,
+                    "kind": item.kind,
+                    **item.metrics(),
+                    "mean_rank": float(np.mean(ranks[name])),
+                    "beats_random": sum(item.beats_random.values()) if name != RANDOM else None,
+                }
+            )
+        rows.sort(key=lambda row: (row["mean_rank"], -row["deletion_aopc"]))
+        for rank, row in enumerate(rows, start=1):
+            row["rank"] = rank
+        return rows
+
+    def removed_tokens(self, name: str, fraction: float) -> list[int]:
+        """Context token positions the deletion curve of ``name`` has removed at ``fraction``."""
+        order = self.explainers[name].order
+        return sorted(order[: _count(fraction, len(order))])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "question": self.question,
+            "answer": {
+                "text": self.answer_text,
+                "start_token": self.answer_start_token,
+                "end_token": self.answer_end_token,
+            },
+            "settings": self.settings(),
+            "original_probability": self.original_probability,
+            "empty_probability": self.empty_probability,
+            "num_context_tokens": self.num_context_tokens,
+            "inputs_requested": self.inputs_requested,
+            "forward_passes": self.forward_passes,
+            "batches": self.batches,
+            "seconds": self.seconds,
+            "explainers": {name: item.to_dict() for name, item in self.explainers.items()},
+            "ranking": self.ranking(),
+        }
+
+    def settings(self) -> dict[str, Any]:
+        """How the curves were made: fractions, replacement token, importance combination, baseline."""
+        return {
+            "fractions": list(self.fractions),
+            "eraser_fractions": list(self.eraser_fractions),
+            "replacement_token": self.replacement_token,
+            "replacement_id": self.replacement_id,
+            "combine": self.combine,
+            "random_orders": self.random_orders,
+            "seed": self.seed,
+            "higher_is_better": dict(HIGHER_IS_BETTER),
+            "tokens_removed": "ceil(fraction * context tokens), context tokens only, positions kept",
+            "probability": "p_start(answer start) * p_end(answer end - 1), softmax over the window",
+        }
+
+
+def faithfulness(
+    explanation: Explanation,
+    model: str | LoadedModel | None = None,
+    explainers: Iterable[str] | None = None,
+    *,
+    fractions: Sequence[float] = FRACTIONS,
+    eraser_fractions: Sequence[float] = ERASER_FRACTIONS,
+    random_orders: int = RANDOM_ORDERS,
+    seed: int = 0,
+    combine: Combine = "signed",
+    batch_size: int = BATCH_SIZE,
+    compute_missing: bool = True,
+    orders: dict[str, Sequence[int]] | None = None,
+    progress: ProgressCallback | None = None,
+) -> FaithfulnessReport:
+    """Deletion and insertion curves, AOPC, comprehensiveness and sufficiency of each explainer.
+
+    ``explainers`` defaults to every saliency method and attention variant (``EXPLAINERS``); a
+    saliency method the explanation lacks is computed first (``core.add_saliency``) unless
+    ``compute_missing`` is false, in which case it is skipped (or, named explicitly, a ``KeyError``).
+    ``orders`` adds custom explainers given directly as context positions, most important first
+    (an oracle order in a test, another library's attributions). ``model`` defaults to the
+    explanation's model (``core.load_model`` keeps one copy per process). Runs on the explanation's
+    window (the one holding the answer).
+    """
+    began = time.perf_counter()
+    loaded = model if isinstance(model, LoadedModel) else load_model(model or explanation.model)
+    curve_fractions = _check_fractions(fractions, include_ends=True)
+    top_fractions = _check_fractions(eraser_fractions, include_ends=False)
+    if random_orders < 1:
+        raise ValueError("random_orders must be at least 1.")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1.")
+    names = _explainer_names(explanation, explainers, compute_missing)
+    missing = [name for name in names if name in METHODS and name not in explanation.saliency]
+    if missing:
+        explanation = add_saliency(explanation, missing, model=loaded)
+    window = _answer_window(loaded, explanation)
+    positions = context_positions(explanation)
+    count = len(positions)
+    ranked: dict[str, tuple[str, list[np.ndarray]]] = {}
+    for name in names:
+        kind = "attention" if name in ATTENTION_VARIANTS else "saliency"
+        ranked[name] = (kind, [importance_order(token_importance(explanation, name, combine), positions)])
+    for name, order in (orders or {}).items():
+        ranked[name] = ("custom", [_check_order(order, positions, name)])
+    rng = np.random.default_rng(seed)
+    ranked[RANDOM] = (RANDOM, [rng.permutation(positions) for _ in range(random_orders)])
+
+    replacement_id, replacement_token = replacement(loaded)
+    requested: list[np.ndarray] = []
+    unique: dict[bytes, int] = {}
+    plans: dict[str, list[dict[str, list[int]]]] = {}
+    base = np.zeros(window.length, dtype=bool)
+
+    def add(removed: np.ndarray) -> int:
+        mask = base.copy()
+        mask[removed] = True
+        requested.append(mask)
+        key = np.packbits(mask).tobytes()
+        if key not in unique:
+            unique[key] = len(unique)
+        return unique[key]
+
+    for name, (_kind, permutations) in ranked.items():
+        plans[name] = []
+        for order in permutations:
+            plans[name].append(
+                {
+                    "deletion": [add(order[: _count(f, count)]) for f in curve_fractions],
+                    "insertion": [add(order[_count(f, count) :]) for f in curve_fractions],
+                    "without_top": [add(order[: _count(f, count)]) for f in top_fractions],
+                    "only_top": [add(order[_count(f, count) :]) for f in top_fractions],
+                }
+            )
+    original = add(np.zeros(0, dtype=np.int64))
+    empty = add(positions)
+    masks = np.zeros((len(unique), window.length), dtype=bool)
+    for key, row in unique.items():
+        masks[row] = np.unpackbits(np.frombuffer(key, dtype=np.uint8), count=window.length).astype(bool)
+    probabilities, batches = span_probabilities(
+        loaded,
+        window,
+        masks,
+        explanation.answer.start_token,
+        explanation.answer.end_token,
+        replacement_id=replacement_id,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    p_orig, p_empty = float(probabilities[original]), float(probabilities[empty])
+
+    results: dict[str, ExplainerFaithfulness] = {}
+    for name, (kind, permutations) in ranked.items():
+        runs = plans[name]
+        curves = {part: np.array([probabilities[run[part]] for run in runs]) for part in runs[0]}
+        results[name] = _scores(
+            name,
+            kind,
+            [int(p) for p in permutations[0]],
+            curves,
+            p_orig,
+            p_empty,
+            spread=len(permutations) > 1,
+        )
+    baseline = results[RANDOM]
+    for name in list(results):
+        if name == RANDOM:
+            continue
+        item = results[name]
+        beats = {
+            metric: bool(
+                getattr(item, metric) > getattr(baseline, metric)
+                if HIGHER_IS_BETTER[metric]
+                else getattr(item, metric) < getattr(baseline, metric)
+            )
+            for metric in METRICS
+        }
+        results[name] = _replace(item, beats_random=beats)
+    return FaithfulnessReport(
+        model=loaded.name,
+        question=explanation.question,
+        answer_text=explanation.answer.text,
+        answer_start_token=explanation.answer.start_token,
+        answer_end_token=explanation.answer.end_token,
+        fractions=list(curve_fractions),
+        eraser_fractions=list(top_fractions),
+        replacement_token=replacement_token,
+        replacement_id=replacement_id,
+        combine=combine,
+        original_probability=p_orig,
+        empty_probability=p_empty,
+        num_context_tokens=count,
+        explainers=results,
+        random_orders=random_orders,
+        seed=seed,
+        inputs_requested=len(requested),
+        forward_passes=len(unique),
+        batches=batches,
+        seconds=time.perf_counter() - began,
+    )
+
+
+def replacement(loaded: LoadedModel) -> tuple[int, str]:
+    """The id and string that stand in for a removed token: the mask token, else the pad token."""
+    tokenizer = loaded.tokenizer
+    for token, token_id in (
+        (tokenizer.mask_token, tokenizer.mask_token_id),
+        (tokenizer.pad_token, tokenizer.pad_token_id),
+    ):
+        if token_id is not None:
+            return int(token_id), str(token)
+    raise ValueError(f"The tokenizer of {loaded.name!r} has neither a mask nor a pad token to remove tokens with.")
+
+
+def span_probabilities(
+    loaded: LoadedModel,
+    window: Window,
+    removed: np.ndarray,
+    start_token: int,
+    end_token: int,
+    *,
+    replacement_id: int | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, int]:
+    """``p_start(start_token) * p_end(end_token - 1)`` for each row of ``removed`` (bool ``[rows, tokens]``).
+
+    Tokens marked in a row are replaced by ``replacement_id`` (default: ``replacement(loaded)``) at
+    the same position. Returns the probabilities (float64 ``[rows]``) and the number of batches run.
+    """
+    if replacement_id is None:
+        replacement_id = replacement(loaded)[0]
+    device = loaded.device
+    base = torch.tensor(window.input_ids, dtype=torch.long, device=device)
+    mask_rows = torch.from_numpy(np.ascontiguousarray(removed)).to(device)
+    types = (
+        torch.tensor([window.token_type_ids], dtype=torch.long, device=device)
+        if window.token_type_ids is not None
+        else None
+    )
+    attention = torch.ones(1, window.length, dtype=torch.long, device=device)
+    results = np.empty(len(removed), dtype=np.float64)
+    batches = 0
+    total = max(math.ceil(len(removed) / batch_size), 1)
+    with fast_attention(loaded), torch.inference_mode():
+        for first in range(0, len(removed), batch_size):
+            chunk = mask_rows[first : first + batch_size]
+            ids = torch.where(chunk, torch.full_like(base, replacement_id), base)
+            inputs: dict[str, torch.Tensor] = {"input_ids": ids, "attention_mask": attention.expand(len(chunk), -1)}
+            if types is not None:
+                inputs["token_type_ids"] = types.expand(len(chunk), -1)
+            output = loaded.model(**inputs)
+            log_start = torch.log_softmax(output.start_logits.double(), dim=-1)[:, start_token]
+            log_end = torch.log_softmax(output.end_logits.double(), dim=-1)[:, end_token - 1]
+            results[first : first + len(chunk)] = (log_start + log_end).exp().cpu().numpy()
+            batches += 1
+            if progress is not None:
+                progress("faithfulness", batches / total)
+    return results, batches
+
+
+def _scores(
+    name: str,
+    kind: str,
+    order: list[int],
+    curves: dict[str, np.ndarray],
+    p_orig: float,
+    p_empty: float,
+    spread: bool,
+) -> ExplainerFaithfulness:
+    deletion = curves["deletion"].mean(axis=0)
+    insertion = curves["insertion"].mean(axis=0)
+    without_top = curves["without_top"].mean(axis=0)
+    only_top = curves["only_top"].mean(axis=0)
+    deletion_aopc = float(np.mean(p_orig - deletion))
+    insertion_aopc = float(np.mean(insertion - p_empty))
+    span = p_orig - p_empty
+    usable = abs(span) > 1e-12
+    return ExplainerFaithfulness(
+        name=name,
+        kind=kind,
+        order=order,
+        deletion=[float(v) for v in deletion],
+        insertion=[float(v) for v in insertion],
+        deletion_aopc=deletion_aopc,
+        insertion_aopc=insertion_aopc,
+        comprehensiveness=float(np.mean(p_orig - without_top)),
+        sufficiency=float(np.mean(p_orig - only_top)),
+        comprehensiveness_at=[float(p_orig - v) for v in without_top],
+        sufficiency_at=[float(p_orig - v) for v in only_top],
+        deletion_aopc_normalised=deletion_aopc / span if usable else None,
+        insertion_aopc_normalised=insertion_aopc / span if usable else None,
+        deletion_std=[float(v) for v in curves["deletion"].std(axis=0)] if spread else None,
+        insertion_std=[float(v) for v in curves["insertion"].std(axis=0)] if spread else None,
+    )
+
+
+def _replace(item: ExplainerFaithfulness, **changes: Any) -> ExplainerFaithfulness:
+    return dataclasses.replace(item, **changes)
+
+
+def _count(fraction: float, total: int) -> int:
+    """Tokens a fraction stands for: ``ceil(fraction * total)`` (so 1 % of a short context is one token)."""
+    return min(total, max(0, math.ceil(fraction * total - 1e-9)))
+
+
+def _check_fractions(fractions: Sequence[float], include_ends: bool) -> list[float]:
+    values = sorted({float(f) for f in fractions} | ({0.0, 1.0} if include_ends else set()))
+    if not values or values[0] < 0.0 or values[-1] > 1.0:
+        raise ValueError(f"Fractions must lie in [0, 1]; got {list(fractions)}.")
+    return values
+
+
+def _check_order(order: Sequence[int], positions: np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(list(order), dtype=np.int64)
+    if sorted(array.tolist()) != sorted(positions.tolist()):
+        raise ValueError(f"Order {name!r} must be a permutation of the window's context positions.")
+    return array
+
+
+def _explainer_names(explanation: Explanation, explainers: Iterable[str] | None, compute_missing: bool) -> list[str]:
+    if explainers is None:
+        chosen = [name for name in EXPLAINERS if compute_missing or name not in METHODS or name in explanation.saliency]
+        return chosen
+    chosen = list(dict.fromkeys(explainers))
+    unknown = [name for name in chosen if name not in EXPLAINERS]
+    if unknown:
+        raise ValueError(f"Unknown explainer(s) {unknown}; choose from {list(EXPLAINERS)}.")
+    if not compute_missing:
+        lacking = [name for name in chosen if name in METHODS and name not in explanation.saliency]
+        if lacking:
+            raise KeyError(f"The explanation has no saliency for {lacking}; compute it or pass compute_missing=True.")
+    return chosen
+
+
+__all__ = [
+    "ERASER_FRACTIONS",
+    "FRACTIONS",
+    "HIGHER_IS_BETTER",
+    "METRICS",
+    "RANDOM",
+    "RANDOM_ORDERS",
+    "ExplainerFaithfulness",
+    "FaithfulnessReport",
+    "faithfulness",
+    "replacement",
+    "span_probabilities",
+]

@@ -1,0 +1,32 @@
+"""Which models the dashboard offers: ``--model`` arguments, else ``QA_LENS_MODELS``, else the default.
+
+``panel serve dashboard/app.py --args --model ./a --model ./b`` passes the arguments after
+``--args`` to the app as ``sys.argv[1:]``. ``QA_LENS_MODELS=./a,./b`` does the same from the
+environment. Command-line models win over the environment; with neither, ``core.DEFAULT_MODEL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+
+import core
+
+ENV_VAR = "QA_LENS_MODELS"
+
+
+def models_from_sources(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The models to offer, deduplicated, in the order given."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--model", action="append", default=[])
+    known, _unknown = parser.parse_known_args(list(argv or []))
+    models = [part.strip() for value in known.model for part in value.split(",")]
+    if not any(models):
+        environ = os.environ if environ is None else environ
+        models = [part.strip() for part in environ.get(ENV_VAR, "").split(",")]
+    models = [model for model in dict.fromkeys(models) if model]
+    return models or [core.DEFAULT_MODEL]
+
+
+__all__ = ["ENV_VAR", "models_from_sources"]

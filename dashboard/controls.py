@@ -1,0 +1,197 @@
+"""The sidebar: inputs, run control, status and errors, view choices, selection and exports.
+
+Every widget comes from a state parameter (``Widget.from_param``), so widget and state never
+drift apart; the only other wiring is buttons calling state methods.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from typing import Any
+
+import panel as pn
+import param
+
+from dashboard.state import ExplorerState
+
+SIDEBAR_WIDTH = 300
+
+
+def _escaped(text: str) -> str:
+    """Markdown-safe: user text in messages must never become HTML."""
+    return html.escape(text, quote=False)
+
+
+def describe_selection(state: ExplorerState) -> str:
+    positions = state.selection()
+    if state.explanation is None:
+        return "Run a question, then select tokens in any plot or in the text."
+    if len(positions) == 0:
+        return "No tokens selected: tap or box-select in any plot, or click words in the text."
+    labels = state.token_labels()
+    shown = ", ".join(f"{_escaped(labels[p])}&nbsp;<small>#{p}</small>" for p in positions[:8])
+    more = f" and {len(positions) - 8} more" if len(positions) > 8 else ""
+    return f"**{len(positions)} selected:** {shown}{more}"
+
+
+class Controls(pn.viewable.Viewer):
+    """All controls of the dashboard, built from the state's parameters."""
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The shared dashboard state the controls drive.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        state = self.state
+        self.model = pn.widgets.Select.from_param(state.param.model, label="Model", sizing_mode="stretch_width")
+        self.example = pn.widgets.Select.from_param(state.param.example, label="Example", sizing_mode="stretch_width")
+        self.question = pn.widgets.TextInput.from_param(
+            state.param.question, label="Question", placeholder="Ask about the context…", sizing_mode="stretch_width"
+        )
+        self.context = pn.widgets.TextAreaInput.from_param(
+            state.param.context,
+            label="Context",
+            placeholder="Paste the text the answer should come from…",
+            height=170,
+            sizing_mode="stretch_width",
+        )
+        self.run_button = pn.widgets.Button(
+            label="Run", color="primary", disabled=state.param.busy, sizing_mode="stretch_width"
+        )
+        self.run_button.on_click(lambda _event: state.run())
+        self.question.param.watch(lambda _event: state.run(), "enter_pressed")
+        self.spinner = pn.indicators.LoadingSpinner(
+            value=state.param.busy, visible=state.param.busy, size=26, color="primary", margin=(12, 5)
+        )
+        self.progress = pn.indicators.Progress(
+            # -1 animates the bar: work is under way before the first stage reports.
+            value=pn.bind(lambda fraction: int(round(fraction * 100)) or -1, state.param.progress),
+            max=100,
+            visible=state.param.saliency_pending,
+            bar_color="info",
+            sizing_mode="stretch_width",
+            height=12,
+        )
+        self.status = pn.pane.Markdown(
+            pn.bind(lambda text: f"<small>{_escaped(text)}</small>" if text else "", state.param.status),
+            margin=(0, 10),
+            styles={"color": "#555"},
+        )
+        self.error = pn.pane.Alert(
+            pn.bind(_escaped, state.param.error),
+            alert_type="danger",
+            visible=pn.bind(bool, state.param.error),
+            sizing_mode="stretch_width",
+        )
+        self.model_error = pn.pane.Alert(
+            pn.bind(lambda text: "**The model cannot be loaded.** " + _escaped(text), state.param.model_error),
+            alert_type="warning",
+            visible=pn.bind(bool, state.param.model_error),
+            sizing_mode="stretch_width",
+        )
+        self.notice = pn.pane.Alert(
+            pn.bind(_escaped, state.param.notice),
+            alert_type="info",
+            visible=pn.bind(bool, state.param.notice),
+            sizing_mode="stretch_width",
+        )
+
+        self.layer = pn.widgets.IntSlider.from_param(state.param.layer, label="Layer", sizing_mode="stretch_width")
+        self.head = pn.widgets.Select.from_param(state.param.head, label="Head", sizing_mode="stretch_width")
+        self.color_scale = pn.widgets.Select.from_param(
+            state.param.color_scale, label="Attention colours", sizing_mode="stretch_width"
+        )
+        self.method = pn.widgets.Select.from_param(
+            state.param.method, label="Saliency method", sizing_mode="stretch_width"
+        )
+        self.target = pn.widgets.RadioButtonGroup.from_param(
+            state.param.target,
+            label="Saliency target",
+            color="primary",
+            variant="outline",
+            sizing_mode="stretch_width",
+        )
+
+        self.selection = pn.pane.Markdown(
+            pn.bind(lambda *_: describe_selection(state), state.param.selected_tokens, state.param.result_id),
+            sizing_mode="stretch_width",
+            margin=(0, 10),
+        )
+        self.clear = pn.widgets.Button(
+            label="Clear selection",
+            disabled=pn.bind(lambda selected: not selected, state.param.selected_tokens),
+            sizing_mode="stretch_width",
+        )
+        self.clear.on_click(lambda _event: state.clear_selection())
+
+        nothing = pn.bind(lambda _result: state.explanation is None, state.param.result_id)
+        self.download_json = pn.widgets.FileDownload(
+            callback=self._json,
+            filename=pn.bind(lambda _r: self._filename("json"), state.param.result_id),
+            label="Explanation (JSON)",
+            color="default",
+            disabled=nothing,
+            sizing_mode="stretch_width",
+        )
+        self.download_csv = pn.widgets.FileDownload(
+            callback=self._csv,
+            filename=pn.bind(lambda _r: self._filename("csv"), state.param.result_id),
+            label="Token table (CSV)",
+            color="default",
+            disabled=nothing,
+            sizing_mode="stretch_width",
+        )
+        self.settings = pn.Card(
+            pn.widgets.IntInput.from_param(state.param.top_k, label="Candidate answers (top-k)"),
+            pn.widgets.Checkbox.from_param(
+                state.param.compute_integrated_gradients, label="Compute integrated gradients"
+            ),
+            pn.widgets.Checkbox.from_param(state.param.auto_run, label="Run when an example or model is chosen"),
+            title="Settings",
+            collapsed=True,
+            sizing_mode="stretch_width",
+        )
+
+    def _filename(self, extension: str) -> str:
+        if self.state.explanation is None:
+            return f"explanation.{extension}"
+        return f"{self.state.export_basename()}.{extension}"
+
+    def _json(self) -> io.BytesIO:
+        return io.BytesIO(self.state.explanation_json().encode("utf-8"))
+
+    def _csv(self) -> io.BytesIO:
+        return io.BytesIO(self.state.token_table_csv().encode("utf-8"))
+
+    def sections(self) -> list[pn.viewable.Viewable]:
+        heading = {"margin": (10, 10, 0, 10)}
+        return [
+            self.model_error,
+            self.notice,
+            pn.pane.Markdown("### Ask", **heading),
+            self.model,
+            self.example,
+            self.question,
+            self.context,
+            pn.Row(self.run_button, self.spinner, sizing_mode="stretch_width"),
+            self.status,
+            self.progress,
+            self.error,
+            pn.pane.Markdown("### Look", **heading),
+            self.layer,
+            self.head,
+            self.color_scale,
+            self.method,
+            pn.pane.Markdown("Explaining the", margin=(5, 10, 0, 10)),
+            self.target,
+            pn.pane.Markdown("### Selection", **heading),
+            self.selection,
+            self.clear,
+            pn.pane.Markdown("### Export", **heading),
+            self.download_json,
+            self.download_csv,
+            self.settings,
+        ]
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(*self.sections(), width=SIDEBAR_WIDTH)

@@ -1,0 +1,216 @@
+"""``QALensApp``: the state, the controls and every view, laid out; ``create_app`` builds one per session.
+
+Nothing here is module-level mutable state: each ``panel serve`` session (and each notebook cell
+that makes an app) gets its own ``ExplorerState``, so no session sees another's inputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import panel as pn
+import param
+
+from dashboard.controls import SIDEBAR_WIDTH, Controls
+from dashboard.runners import Runner, SyncRunner, ThreadRunner, background_threads
+from dashboard.state import ExplorerState
+from dashboard.trust import TrustPanel
+from dashboard.views import (
+    AnswerView,
+    AttentionHeatmap,
+    HeadView,
+    ModelView,
+    ProbabilityBars,
+    QuestionAttentionBars,
+    SaliencyBars,
+    SaliencyHeatmap,
+    SaliencyText,
+    TopKTable,
+)
+
+logger = logging.getLogger(__name__)
+
+TITLE = "QA Lens"
+URL_PARAMETERS = {
+    "model": "model",
+    "example": "example",
+    "question": "question",
+    "layer": "layer",
+    "head": "head",
+    "method": "method",
+    "target": "target",
+}
+"""State parameters kept in the page URL (query name), so a view can be shared and restored."""
+
+
+def session_runners(background: bool | None = None) -> tuple[Runner, Runner]:
+    """Runners for (answer, integrated gradients) that suit where the app runs.
+
+    - ``panel serve``: both on worker threads, results scheduled on the session's document, so
+      the server's event loop (shared by every session) never waits for a model; integrated
+      gradients leave one core free for the page (``background_threads``);
+    - a notebook (a running event loop): the answer inline, so ``state.run()`` returns with it,
+      and integrated gradients on a worker thread, results scheduled on the kernel's loop;
+    - plain Python, or ``background=False``: everything inline.
+    """
+    if background is False:
+        return SyncRunner(), SyncRunner()
+    document = pn.state.curdoc
+    if document is not None and document.session_context is not None:
+        dispatch = document.add_next_tick_callback
+        return ThreadRunner(dispatch), ThreadRunner(dispatch, torch_threads=background_threads())
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:
+        return SyncRunner(), ThreadRunner(loop.call_soon_threadsafe, torch_threads=background_threads())
+    if background:
+        return SyncRunner(), ThreadRunner(torch_threads=background_threads())
+    return SyncRunner(), SyncRunner()
+
+
+class QALensApp(pn.viewable.Viewer):
+    """The whole dashboard around one ``ExplorerState``.
+
+    Drive it from code (a notebook, a script)::
+
+        app = QALensApp(models=["./my-squad-model"])
+        app.state.param.update(question="Who wrote it?", context="It was written by Ada.")
+        app.state.run()
+        app.state.layer, app.state.head = 2, 5
+        app.state.select([3, 4])
+        app  # as a notebook cell's value: renders inline
+    """
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The one state object every view reads and writes.")
+
+    def __init__(
+        self,
+        models: Sequence[str] | None = None,
+        state: ExplorerState | None = None,
+        background: bool | None = None,
+        **params: Any,
+    ) -> None:
+        if state is None:
+            state = ExplorerState(models=list(models) if models else None)
+        super().__init__(state=state, **params)
+        self.state.answer_runner, self.state.saliency_runner = session_runners(background)
+        self.state.check_model()
+        self.controls = Controls(state=self.state)
+        self.answer = AnswerView(state=self.state)
+        self.top_k = TopKTable(state=self.state)
+        self.text = SaliencyText(state=self.state)
+        self.attention = AttentionHeatmap(state=self.state)
+        self.head_view = HeadView(state=self.state)
+        self.model_view = ModelView(state=self.state)
+        self.question_attention = QuestionAttentionBars(state=self.state)
+        self.saliency = SaliencyBars(state=self.state)
+        self.saliency_heatmap = SaliencyHeatmap(state=self.state)
+        self.probabilities = ProbabilityBars(state=self.state)
+        self.trust = TrustPanel(state=self.state)
+        self.tabs = pn.Tabs(
+            (
+                "Attention",
+                # Wraps on narrow screens instead of pushing the head view off the page.
+                pn.FlexBox(
+                    self.attention,
+                    self.head_view,
+                    self.model_view,
+                    self.question_attention,
+                    flex_wrap="wrap",
+                    align_items="flex-start",
+                    sizing_mode="stretch_width",
+                ),
+            ),
+            ("Saliency", pn.Column(self.saliency, self.saliency_heatmap, sizing_mode="stretch_width")),
+            ("Probabilities", pn.Column(self.probabilities, sizing_mode="stretch_width")),
+            ("Trust", self.trust),
+            dynamic=True,
+            sizing_mode="stretch_width",
+        )
+        self.main = pn.Column(
+            pn.Row(
+                pn.Column(self.answer, sizing_mode="stretch_width"),
+                pn.Column(self.top_k, width=460),
+                sizing_mode="stretch_width",
+            ),
+            self.text,
+            self.tabs,
+            sizing_mode="stretch_width",
+        )
+
+    @property
+    def views(self) -> dict[str, pn.viewable.Viewer]:
+        """Every view by name (tests and notebooks reach plots through these)."""
+        return {
+            "answer": self.answer,
+            "top_k": self.top_k,
+            "text": self.text,
+            "attention": self.attention,
+            "head_view": self.head_view,
+            "model_view": self.model_view,
+            "question_attention": self.question_attention,
+            "saliency": self.saliency,
+            "saliency_heatmap": self.saliency_heatmap,
+            "probabilities": self.probabilities,
+            "trust": self.trust,
+        }
+
+    def sync_url(self) -> None:
+        """Keep model, example, question, layer, head, method and target in the page URL (served only)."""
+        location = pn.state.location
+        if location is None:
+            return
+        location.sync(self.state, URL_PARAMETERS, on_error=self._apply_url_leniently)
+
+    def _apply_url_leniently(self, values: dict[str, Any]) -> None:
+        """Apply URL values one by one, skipping any that no longer fit (a layer the model lacks)."""
+        for name, value in values.items():
+            if name in ("question", "example", "model") and not isinstance(value, str):
+                value = str(value)
+            if name == "head" and isinstance(value, str) and value.isdigit():
+                value = int(value)
+            try:
+                self.state.param.update(**{name: value})
+            except Exception:
+                logger.info("ignoring URL value %s=%r", name, value)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Row(
+            pn.Column(*self.controls.sections(), width=SIDEBAR_WIDTH),
+            self.main,
+            sizing_mode="stretch_width",
+        )
+
+    def template(self) -> pn.template.BootstrapTemplate:
+        """The served page: controls in the sidebar, views in the main area.
+
+        Bootstrap rather than Fast: the Fast design always fetches Open Sans from Google Fonts,
+        which fails (a console error) on machines without network access.
+        """
+        return pn.template.BootstrapTemplate(
+            title=f"{TITLE} · why did the model pick this answer?",
+            sidebar=self.controls.sections(),
+            main=[self.main],
+            sidebar_width=SIDEBAR_WIDTH + 40,
+            header_background="#3b6fb6",
+        )
+
+
+def create_app(models: Sequence[str] | None = None, sync_url: bool = True, background: bool | None = None) -> QALensApp:
+    """A new app for one session (call it once per ``panel serve`` session or notebook)."""
+    app = QALensApp(models=models, background=background)
+    if sync_url:
+        app.sync_url()
+    document = pn.state.curdoc
+    if document is not None and document.session_context is not None:
+        # A closed tab's integrated gradients stop at the next target instead of running on.
+        pn.state.on_session_destroyed(lambda _context: app.state.cancel())
+    return app
+
+
+__all__ = ["TITLE", "URL_PARAMETERS", "QALensApp", "create_app", "session_runners"]

@@ -1,0 +1,256 @@
+"""Faithfulness curves of every explainer in one plot, random dashed, and a table ranking the explainers.
+
+Deletion: the answer's probability as the most important context tokens are replaced by the mask
+token; insertion: as they are restored into a fully masked context. Lines are explainers, the dashed
+grey line and band the random order's mean and spread. Tap the plot at a fraction to select the
+tokens the chosen explainer has removed (deletion) or kept (insertion) there; click a table row to
+choose the explainer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import param
+
+import core
+from core.faithfulness import RANDOM, FaithfulnessReport
+from dashboard.trust.common import (
+    PLOT_HEIGHT,
+    SELECTION_COLOR,
+    TrustView,
+    explainer_color,
+    explainer_label,
+)
+
+TABLE_COLUMNS = [
+    "rank",
+    "explainer",
+    "deletion AOPC ↑",
+    "insertion AOPC ↑",
+    "comprehensiveness ↑",
+    "sufficiency ↓",
+    "beats random",
+    "name",
+]
+
+
+def ranking_frame(report: FaithfulnessReport | None) -> pd.DataFrame:
+    """The ranking as a table: one row per explainer and the random order, best first."""
+    if report is None:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    rows = []
+    for row in report.ranking():
+        rows.append(
+            {
+                "rank": row["rank"],
+                "explainer": explainer_label(row["name"]),
+                "deletion AOPC ↑": f"{row['deletion_aopc']:.3g}",
+                "insertion AOPC ↑": f"{row['insertion_aopc']:.3g}",
+                "comprehensiveness ↑": f"{row['comprehensiveness']:.3g}",
+                "sufficiency ↓": f"{row['sufficiency']:.3g}",
+                "beats random": "—" if row["beats_random"] is None else f"{row['beats_random']}/4",
+                "name": row["name"],
+            }
+        )
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+class FaithfulnessView(TrustView):
+    """Deletion or insertion curves of every explainer beside the random order, and their ranking."""
+
+    report = param.ClassSelector(
+        class_=FaithfulnessReport,
+        default=None,
+        allow_None=True,
+        doc="The faithfulness report on show (core.faithfulness).",
+    )
+    curve = param.Selector(
+        default="deletion", objects=["deletion", "insertion"], doc="Which curves to draw: deletion or insertion."
+    )
+    explainer = param.String(
+        default="", doc="Explainer whose tokens a tap on the plot selects (and whose line is bold); empty: the best."
+    )
+    fraction = param.Number(
+        default=None,
+        allow_None=True,
+        bounds=(0.0, 1.0),
+        doc="Fraction of the context last tapped (marked on the plot).",
+    )
+
+    result_name = "report"
+    button_label = "Compute faithfulness"
+    title = "Faithfulness: deletion and insertion"
+    description = (
+        "Replace the context tokens each explainer ranks highest by the mask token (deletion) or restore them into a "
+        "masked context (insertion), and track P(start) × P(end) of the answer. Steeper falls (deletion) and rises "
+        "(insertion) than the dashed random order mean a more faithful explainer."
+    )
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._streams: list[hv.streams.Stream] = []
+        self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=False)
+        self.summary = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#444"})
+        self.table = pn.widgets.Tabulator(
+            ranking_frame(None),
+            disabled=True,
+            selectable=1,
+            show_index=False,
+            hidden_columns=["name"],
+            layout="fit_data_stretch",
+            sizing_mode="stretch_width",
+            max_height=300,
+        )
+        self.table.param.watch(self._on_row, ["selection"])
+        self.curve_choice = pn.widgets.RadioButtonGroup.from_param(self.param.curve, color="default")
+        self.param.watch(self._rebuild, ["report"])
+        self.param.watch(self._on_new_explanation, ["explanation"])
+        self._rebuild()
+
+    def work(self, explanation: core.Explanation, progress: Callable[[str, float], None]) -> FaithfulnessReport:
+        return core.faithfulness(explanation, progress=progress)
+
+    def describe(self, result: FaithfulnessReport) -> str:
+        return f"{result.forward_passes} forward passes in {result.seconds:.1f} s."
+
+    @property
+    def chosen(self) -> str:
+        """The explainer taps select for: ``explainer`` if set, else the best ranked."""
+        report = self.report
+        if report is None:
+            return ""
+        if self.explainer in report.explainers:
+            return self.explainer
+        return report.ranking()[0]["name"]
+
+    # ---------------------------------------------------------------- drawing
+
+    def _on_new_explanation(self, *_events: Any) -> None:
+        if self.report is None:
+            self._rebuild()
+
+    def _rebuild(self, *_events: Any) -> None:
+        for stream in self._streams:
+            if isinstance(stream, hv.streams.Params):
+                stream.unwatch()
+        self._streams = []
+        report = self.report
+        self.table.selection = []
+        self.table.value = ranking_frame(report)
+        if report is None:
+            self.plot.object = None
+            self.summary.object = (
+                f"Press **{self.button_label}** to measure every explainer (about "
+                "200 forward passes of the answer's window)."
+                if self.explanation is not None
+                else self.empty_message
+            )
+            return
+        self.summary.object = (
+            f"P(answer) {report.original_probability:.3g} on the original window, "
+            f"{report.empty_probability:.3g} with all {report.num_context_tokens} context tokens replaced by "
+            f"`{report.replacement_token}` (positions kept). Fractions {report.fractions[1]:g}…1 of the context; "
+            f"ERASER at {', '.join(f'{f:.0%}' for f in report.eraser_fractions)}. Random: mean of "
+            f"{report.random_orders} orders. {report.forward_passes} forward passes ({report.seconds:.1f} s)."
+        )
+        params = hv.streams.Params(self, ["curve", "explainer", "fraction"])
+        self.curves = hv.DynamicMap(self._curves, streams=[params], cache_size=1)
+        self.tap = hv.streams.Tap(source=self.curves, transient=True)
+        self.tap.add_subscriber(self._on_tap)
+        self._streams = [params, self.tap]
+        self.plot.object = self.curves
+
+    def _curves(self, curve: str, explainer: str, fraction: float | None) -> hv.Overlay:
+        report = self.report
+        chosen = self.chosen
+        fractions = report.fractions
+        layers: list[Any] = []
+        random = report.explainers[RANDOM]
+        values = getattr(random, curve)
+        spread = getattr(random, f"{curve}_std") or [0.0] * len(values)
+        layers.append(
+            hv.Spread((fractions, values, spread), "fraction", ["P(answer)", "spread"], label="random ± sd").opts(
+                color="#999999", alpha=0.2, line_alpha=0
+            )
+        )
+        layers.append(
+            hv.Curve((fractions, values), "fraction", "P(answer)", label=explainer_label(RANDOM)).opts(
+                color="#555555", line_dash="dashed", line_width=2
+            )
+        )
+        for index, name in enumerate(report.names):
+            item = report.explainers[name]
+            layers.append(
+                hv.Curve((fractions, getattr(item, curve)), "fraction", "P(answer)", label=explainer_label(name)).opts(
+                    color=explainer_color(name, index),
+                    line_width=4 if name == chosen else 1.8,
+                    alpha=1.0 if name == chosen else 0.8,
+                )
+            )
+            layers.append(
+                hv.Scatter((fractions, getattr(item, curve)), "fraction", "P(answer)").opts(
+                    color=explainer_color(name, index), size=4, tools=["hover"]
+                )
+            )
+        layers.append(hv.HLine(report.original_probability).opts(color="#2ca02c", line_dash="dotted", line_width=1))
+        layers.append(hv.HLine(report.empty_probability).opts(color="#b0b0b0", line_dash="dotted", line_width=1))
+        marked = fraction if fraction is not None else -1.0
+        layers.append(
+            hv.VLine(marked).opts(color=SELECTION_COLOR, line_width=2, alpha=1.0 if fraction is not None else 0)
+        )
+        what = "removed" if curve == "deletion" else "kept"
+        return hv.Overlay(layers).opts(
+            title=f"{curve.capitalize()}: P(answer) with the top fraction of context tokens {what}",
+            xlabel="fraction of context tokens " + ("removed" if curve == "deletion" else "restored"),
+            ylabel="P(start) × P(end) of the answer",
+            height=PLOT_HEIGHT,
+            responsive=True,
+            legend_position="right",
+            xlim=(-0.02, 1.02),
+            tools=["tap"],
+            show_grid=True,
+        )
+
+    # ---------------------------------------------------------------- interaction
+
+    def select_fraction(self, fraction: float) -> None:
+        """Select the tokens the chosen explainer removes (deletion) or keeps (insertion) at ``fraction``."""
+        report = self.report
+        if report is None:
+            return
+        nearest = min(report.fractions, key=lambda f: abs(f - float(fraction)))
+        tokens = report.removed_tokens(self.chosen, nearest)
+        self.param.update(fraction=nearest, selected_tokens=tokens)
+
+    def _on_tap(self, x: float | None = None, y: float | None = None) -> None:
+        if x is not None:
+            self.select_fraction(x)
+
+    def _on_row(self, event: param.parameterized.Event) -> None:
+        if not event.new or self.report is None:
+            return
+        frame = self.table.value
+        row = event.new[0]
+        if row < len(frame):
+            self.explainer = str(frame.iloc[row]["name"])
+            if self.fraction is not None:
+                self.select_fraction(self.fraction)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(
+            pn.pane.Markdown(f"#### {self.title}\n<small>{self.description}</small>", margin=(0, 10)),
+            self.controls(),
+            self.curve_choice,
+            self.summary,
+            self.plot,
+            self.table,
+            sizing_mode="stretch_width",
+        )
+
+
+__all__ = ["FaithfulnessView", "ranking_frame"]

@@ -1,0 +1,26 @@
+"""One view per plot; each takes the shared ``ExplorerState`` and talks only to it."""
+
+from dashboard.views.answer import AnswerView
+from dashboard.views.attention_heatmap import AttentionHeatmap
+from dashboard.views.head_view import HeadView
+from dashboard.views.model_view import ModelView
+from dashboard.views.probabilities import ProbabilityBars
+from dashboard.views.question_attention import QuestionAttentionBars
+from dashboard.views.saliency_bars import SaliencyBars
+from dashboard.views.saliency_heatmap import SaliencyHeatmap
+from dashboard.views.saliency_text import SaliencyText, TokenText
+from dashboard.views.top_k import TopKTable
+
+__all__ = [
+    "AnswerView",
+    "AttentionHeatmap",
+    "HeadView",
+    "ModelView",
+    "ProbabilityBars",
+    "QuestionAttentionBars",
+    "SaliencyBars",
+    "SaliencyHeatmap",
+    "SaliencyText",
+    "TokenText",
+    "TopKTable",
+]

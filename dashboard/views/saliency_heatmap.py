@@ -1,0 +1,114 @@
+"""Every saliency method and target against every token: which methods agree on which tokens.
+
+Rows are method x target, columns token positions. Each row is scaled to its largest |score|
+(methods have different units) on one diverging scale; rows still being computed are grey. The row
+of the method and target on show elsewhere is outlined.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import holoviews as hv
+import numpy as np
+from bokeh.models import BoxAnnotation
+
+from dashboard.state import METHOD_LABELS, TARGET_LABELS
+from dashboard.views.common import (
+    SALIENCY_CMAP,
+    SELECTION_COLOR,
+    PlotView,
+    label_token_axes,
+    set_selected,
+    token_frame,
+)
+from dashboard.views.saliency_bars import label
+
+
+class SaliencyHeatmap(PlotView):
+    """Tokens against saliency method x target, each row scaled to its largest |score|."""
+
+    title = "Saliency: all methods"
+    description = "Each row scaled to its largest |score|; grey: not computed yet. Tap or box-select to select tokens."
+    decorations_on = ("selected_tokens", "method", "target")
+
+    def build(self) -> Any:
+        rows = self.state.saliency_rows()
+        self.cells = self.dynamic(self._cells, "saliency_revision")
+        self.selection = hv.streams.Selection1D(source=self.cells)
+        self.selection.add_subscriber(self._on_select)
+        ticks = [(index + 0.5, self.row_label(method, target)) for index, (method, target) in enumerate(rows)]
+        return self.cells.opts(
+            color="scaled",
+            cmap=SALIENCY_CMAP,
+            clim=(-1, 1),
+            colorbar=True,
+            clipping_colors={"NaN": "#e6e6e6"},
+            line_alpha=0,
+            selection_line_color="black",
+            selection_line_alpha=1,
+            nonselection_alpha=0.45,
+            tools=["hover", "tap", "box_select"],
+            active_tools=["box_select"],
+            hover_tooltips=[
+                ("token", "@position{custom}"),
+                ("method", "@row"),
+                ("score", "@score{0.0000}"),
+                ("scaled", "@scaled{0.00}"),
+            ],
+            responsive=True,
+            height=70 + 26 * len(rows),
+            yticks=ticks,
+            invert_yaxis=True,
+            xrotation=90,
+            xlabel="token",
+            ylabel="",
+            xlim=(-0.5, self.state.num_tokens - 0.5),
+            ylim=(0, len(rows)),
+            show_grid=False,
+            default_tools=["pan", "wheel_zoom", "reset", "save"],
+            hooks=[self.decoration_hook],
+        )
+
+    @staticmethod
+    def row_label(method: str, target: str) -> str:
+        return f"{label(METHOD_LABELS, method)} · {label(TARGET_LABELS, target).replace('answer ', '')}"
+
+    def _cells(self, saliency_revision: int) -> hv.Rectangles:
+        raw, normalised = self.state.saliency_matrix()
+        rows = self.state.saliency_rows()
+        frame = token_frame(self.state)
+        count = self.state.num_tokens
+        row_index = np.repeat(np.arange(len(rows)), count)
+        positions = np.tile(frame["position"], len(rows))
+        data = {
+            "x0": positions - 0.5,
+            "y0": row_index.astype(float),
+            "x1": positions + 0.5,
+            "y1": row_index + 1.0,
+            "scaled": normalised.ravel(),
+            "score": raw.ravel(),
+            "position": positions,
+            "row": np.array([self.row_label(*rows[r]) for r in row_index], dtype=object),
+        }
+        return hv.Rectangles(data, kdims=["x0", "y0", "x1", "y1"], vdims=["scaled", "score", "position", "row"])
+
+    def decorate(self, plot: Any) -> dict[str, Any]:
+        label_token_axes(plot, self.state, hover_fields=("@position",), pixels_per_label=11)
+        outline = BoxAnnotation(fill_alpha=0, line_color=SELECTION_COLOR, line_width=2, level="overlay")
+        plot.state.add_layout(outline)
+        return {"source": plot.handles["source"], "outline": outline}
+
+    def update_decorations(self, handles: dict[str, Any], changed: set[str]) -> None:
+        count = self.state.num_tokens
+        rows = self.state.saliency_rows()
+        if "selected_tokens" in changed:
+            selection = self.state.selection()
+            set_selected(handles["source"], [row * count + int(p) for row in range(len(rows)) for p in selection])
+        if changed & {"method", "target"}:
+            index = rows.index((self.state.method, self.state.target))
+            handles["outline"].update(bottom=index, top=index + 1)
+
+    def _on_select(self, index: list[int]) -> None:
+        count = self.state.num_tokens
+        self.state.select({int(i) % count for i in index})

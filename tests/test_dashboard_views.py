@@ -1,0 +1,318 @@
+"""Every view rendered to Bokeh models, driven through the state and through HoloViews streams.
+
+No browser: views are rendered into Bokeh documents (``get_root``) and the tests read what the
+browser would draw from the Bokeh models. Rendering and stream events run inside an event loop,
+as under ``panel serve`` or Jupyter (HoloViews schedules its selection callbacks on it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import panel as pn
+import pytest
+from bokeh.document import Document
+from bokeh.models import ContinuousColorMapper, GlyphRenderer, Image
+
+import core
+from dashboard import QALensApp
+from dashboard.views.saliency_text import token_html
+
+QUESTION = "Who designed the Eiffel Tower?"
+CONTEXT = (
+    "The Eiffel Tower was completed in 1889 and is 330 metres tall. It was designed by the engineer "
+    "Gustave Eiffel, whose company built it for the World's Fair. The tower is in Paris, and the tower "
+    "is painted every seven years."
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_core_cache() -> None:
+    core.clear_cache()
+
+
+def in_loop(body: Callable[[], Any]) -> Any:
+    """Run ``body`` inside a running event loop and let the callbacks it scheduled run."""
+
+    async def main() -> Any:
+        result = body()
+        await asyncio.sleep(0.05)
+        return result
+
+    return asyncio.run(main())
+
+
+@contextmanager
+def count_forwards(model_dir: str) -> Iterator[list[int]]:
+    loaded = core.load_model(model_dir)
+    calls: list[int] = []
+    handle = loaded.model.register_forward_hook(lambda *_args: calls.append(1))
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+def make_app(model_dir: str, question: str = QUESTION, context: str = CONTEXT) -> QALensApp:
+    app = QALensApp(models=[model_dir], background=False)
+    app.state.param.update(question=question, context=context)
+    app.state.run()
+    assert app.state.explanation is not None, app.state.error or app.state.model_error
+    return app
+
+
+def render(viewable: Any) -> Any:
+    document = Document()
+    root = pn.panel(viewable).get_root(document)
+    document.add_root(root)
+    return root
+
+
+def image_data(root: Any) -> np.ndarray:
+    images = [r for r in root.select({"type": GlyphRenderer}) if isinstance(r.glyph, Image)]
+    assert len(images) == 1
+    return np.asarray(images[0].data_source.data["image"][0])
+
+
+def strips(source: Any) -> list[tuple[float, float]]:
+    low, high = list(source.data)
+    return list(zip(source.data[low], source.data[high], strict=True))
+
+
+def test_every_view_renders(tiny_qa_dir: str) -> None:
+    def body() -> None:
+        app = make_app(tiny_qa_dir)
+        render(app)
+        for name, view in app.views.items():
+            root = render(view)
+            assert root is not None, name
+        for name in ("attention", "head_view", "model_view", "question_attention", "saliency"):
+            assert app.views[name].body.objects == [app.views[name].pane], name
+            assert app.views[name].decorations(), name
+
+    in_loop(body)
+
+
+def test_views_wait_for_a_first_answer(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = QALensApp(models=[tiny_bert_dir], background=False)
+        render(app)
+        for view in (app.attention, app.model_view, app.saliency):
+            assert view.body.objects == [view.message]
+        assert "Run" in app.answer.html.object
+
+    in_loop(body)
+
+
+def test_the_selected_layer_and_head_reach_the_heatmap(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = make_app(tiny_bert_dir)
+        state = app.state
+        root = render(app.attention)
+        attentions = state.explanation.attentions
+        state.param.update(layer=1, head=2)
+        np.testing.assert_allclose(image_data(root), attentions[1, 2])
+        state.head = "mean"
+        np.testing.assert_allclose(image_data(root), attentions[1].mean(axis=0), rtol=1e-6)
+        state.param.update(layer=0, head="rollout")
+        np.testing.assert_allclose(image_data(root), state.explanation.rollout()[0], rtol=1e-6)
+        assert "layer 0, rollout" in app.attention.caption.object
+        mapper = root.select_one({"type": ContinuousColorMapper})
+        assert mapper.high == pytest.approx(float(state.attention_map().max()), rel=1e-5)
+
+    in_loop(body)
+
+
+def test_the_head_view_and_question_bars_follow_the_head(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = make_app(tiny_bert_dir)
+        state = app.state
+        render(app.head_view)
+        render(app.question_attention)
+        state.param.update(layer=1, head=3)
+        lines = app.head_view.lines[()]
+        links = state.head_links()
+        np.testing.assert_array_equal(lines.dimension_values("y0"), links["source"])
+        np.testing.assert_allclose(
+            lines.dimension_values("weight"), state.explanation.attentions[1, 3][links["source"], links["target"]]
+        )
+        bars = app.question_attention.bars[()]
+        np.testing.assert_allclose(bars.dimension_values("value"), state.question_attention())
+        assert "layer 1, head 3" in app.question_attention.caption.object
+
+    in_loop(body)
+
+
+def test_the_model_view_outlines_the_current_head_and_clicks_select_one(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = make_app(tiny_bert_dir)
+        state = app.state
+        render(app.model_view)
+        (handles,) = app.model_view.decorations()
+        layers, heads = state.explanation.num_layers, state.explanation.num_heads
+        state.param.update(layer=1, head=2)
+        box = handles["current"]
+        assert (box.left, box.right, box.bottom, box.top) == (2, 3, layers - 2, layers - 1)
+        state.head = "mean"
+        assert (box.left, box.right) == (0, heads)
+        app.model_view.tap.event(x=3.4, y=layers - 0.5)  # top row, fourth column
+        assert (state.layer, state.head) == (0, 3)
+        assert (box.left, box.top) == (3, layers)
+
+    in_loop(body)
+
+
+def test_a_selection_reaches_every_view(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = make_app(tiny_bert_dir)
+        state = app.state
+        count = state.num_tokens
+        for view in app.views.values():
+            render(view)
+        state.select([3, 4, 7])
+        spans = [(2.5, 4.5), (6.5, 7.5)]
+        heat = app.attention.decorations()[0]
+        assert strips(heat["rows"]) == spans and strips(heat["columns"]) == spans
+        for view in (app.question_attention, app.saliency, app.probabilities):
+            for handles in view.decorations():
+                assert list(handles["source"].selected.indices) == [3, 4, 7], type(view).__name__
+        assert len(app.probabilities.decorations()) == 2
+        head = app.head_view.decorations()[0]
+        assert list(head["source"].selected.indices) == [3, 4, 7, count + 3, count + 4, count + 7]
+        lines = app.head_view.lines[()]
+        sources, targets = lines.dimension_values("y0"), lines.dimension_values("y1")
+        assert np.isin(sources, [3, 4, 7]).__or__(np.isin(targets, [3, 4, 7])).all()
+        rows = len(state.saliency_rows())
+        heat_cells = app.saliency_heatmap.decorations()[0]["source"]
+        assert sorted(heat_cells.selected.indices) == sorted(r * count + p for r in range(rows) for p in (3, 4, 7))
+        model = app.model_view.decorations()[0]
+        assert len(strips(model["rows"])) == 2 * state.explanation.num_layers
+        assert len(strips(model["columns"])) == 2 * state.explanation.num_heads
+        for position in (3, 4, 7):
+            assert f'class="tok sel" data-pos="{position}"' in app.text.text.content
+        assert "3 selected" in app.controls.selection.object
+        state.clear_selection()
+        assert strips(heat["rows"]) == [] and list(head["source"].selected.indices) == []
+        assert 'class="tok sel"' not in app.text.text.content
+
+    in_loop(body)
+
+
+def test_streams_on_every_plot_write_the_selection(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = make_app(tiny_bert_dir)
+        state = app.state
+        count = state.num_tokens
+        for view in app.views.values():
+            render(view)
+        app.attention.tap.event(x=5.2, y=1.9)
+        assert state.selected_tokens == [2, 5]
+        app.attention.box.event(bounds=(2.6, 10.2, 4.4, 11.3))
+        assert state.selected_tokens == [3, 4, 11]
+        app.probabilities.selections["end"].event(index=[6, 8])
+        assert state.selected_tokens == [6, 8]
+        app.question_attention.selection.event(index=[9])
+        assert state.selected_tokens == [9]
+        app.saliency.selection.event(index=[1, 2])
+        assert state.selected_tokens == [1, 2]
+        app.head_view.selection.event(index=[count + 4, 5])
+        assert state.selected_tokens == [4, 5]
+        app.saliency_heatmap.selection.event(index=[2 * count + 6, 6, count + 7])
+        assert state.selected_tokens == [6, 7]
+        app.text.text._handle_msg({"position": 10})
+        assert state.selected_tokens == [6, 7, 10]
+        app.text.text._handle_msg({"position": 10})  # a second click unselects
+        assert state.selected_tokens == [6, 7]
+        app.text.text._handle_msg({"position": 12})
+        app.text.text._handle_msg({"position": 14, "shift": True})
+        assert state.selected_tokens == [6, 7, 12, 13, 14]
+        app.controls.clear.clicks += 1
+        assert state.selected_tokens == []
+        answer = state.explanation.answer
+        app.top_k.table.selection = [0]
+        assert state.selected_tokens == list(range(answer.start_token, answer.end_token))
+
+    in_loop(body)
+
+
+def test_switches_and_selections_run_no_model(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = make_app(tiny_bert_dir)
+        state = app.state
+        render(app)
+        for view in app.views.values():
+            render(view)
+        with count_forwards(tiny_bert_dir) as calls:
+            for layer, head in [(1, 0), (1, "mean"), (0, "rollout"), (0, 3)]:
+                state.param.update(layer=layer, head=head)
+            for method in core.METHODS:
+                for target in core.TARGETS:
+                    state.param.update(method=method, target=target)
+            state.color_scale = "eq_hist"
+            state.select([2, 3])
+            app.attention.tap.event(x=4, y=4)
+            app.model_view.tap.event(x=0.5, y=0.5)
+            state.clear_selection()
+            assert calls == []
+
+    in_loop(body)
+
+
+def test_saliency_views_show_every_method_and_target(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = make_app(tiny_bert_dir)
+        state = app.state
+        render(app.saliency)
+        render(app.saliency_heatmap)
+        for method in core.METHODS:
+            for target in core.TARGETS:
+                state.param.update(method=method, target=target)
+                bars = app.saliency.bars[()]
+                np.testing.assert_allclose(bars.dimension_values("value"), state.explanation.saliency[method][target])
+                index = state.saliency_rows().index((method, target))
+                outline = app.saliency_heatmap.decorations()[0]["outline"]
+                assert (outline.bottom, outline.top) == (index, index + 1)
+        cells = app.saliency_heatmap.cells[()]
+        raw, scaled = state.saliency_matrix()
+        np.testing.assert_allclose(cells.dimension_values("score"), raw.ravel())
+        assert np.nanmax(np.abs(cells.dimension_values("scaled"))) == pytest.approx(1.0)
+
+    in_loop(body)
+
+
+def test_user_text_is_escaped_everywhere(tiny_bert_dir: str) -> None:
+    context = 'Eve wrote <script>alert("x")</script> and <b>bold</b> & more about the <img src=x onerror=alert(1)>.'
+    question = "Who wrote <i>it</i>?"
+
+    def body() -> None:
+        app = make_app(tiny_bert_dir, question=question, context=context)
+        render(app)
+        text = token_html(app.state)
+        answer = app.answer.html.object
+        for rendered in (text, answer):
+            assert "<script>" not in rendered and "<img" not in rendered and "<b>" not in rendered
+            assert "<i>" not in rendered
+        assert "&lt;" in text and "&gt;" in text and "&amp;" in text  # one span per piece: "<", "script", ">"
+        assert html.escape(app.state.explanation.answer.text) in answer
+        tokens = app.top_k.table.value["answer"].tolist()
+        assert tokens[0] == app.state.explanation.answer.text  # Tabulator escapes cell text itself
+
+    in_loop(body)
+
+
+def test_saliency_text_marks_answer_and_specials(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = make_app(tiny_bert_dir)
+        content = token_html(app.state)
+        explanation = app.state.explanation
+        assert content.count('class="answer"') == 1
+        assert content.count("data-pos=") == explanation.num_tokens
+        assert 'class="tok special"' in content
+        assert "background: rgba(" in content
+
+    in_loop(body)
