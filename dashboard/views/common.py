@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import holoviews as hv
@@ -331,10 +332,23 @@ class StateFanOut:
         self._subscribers.pop(token, None)
 
     def _on_change(self, *events: param.parameterized.Event) -> None:
+        """Dispatch now if this thread may edit the page's Bokeh models, else on the document's next tick.
+
+        A selection made in a plot arrives through a HoloViews stream, which HoloViews triggers from
+        a task that does not hold the Bokeh document lock; editing annotations there raises in Bokeh
+        (and a tap would change the text but not the other plots). ``pn.state.execute`` runs the
+        dispatch at once on the session's own thread and loop, else as a next-tick callback; the
+        dispatch itself runs under ``pn.io.unlocked``, which collects the model changes and writes them
+        to the session's websocket whether or not the lock is held, as Panel does for its own widgets.
+        Without a server session (notebooks, tests) both are plain calls.
+        """
         changed = {event.name for event in events}
+        pn.state.execute(partial(self._dispatch, changed), schedule="auto")
+
+    def _dispatch(self, changed: set[str]) -> None:
         document = pn.state.curdoc
         began = time.perf_counter()
-        with batched_model_updates(document):
+        with pn.io.unlocked(), batched_model_updates(document):
             for names, callback in list(self._subscribers.values()):
                 if changed & names:
                     callback(changed)
@@ -454,8 +468,8 @@ class PlotView(pn.viewable.Viewer):
             return
         try:
             self.update_decorations(handles, changed)
-        except Exception:  # a stale figure (closed tab) must not break the others
-            logger.debug("could not update %s decorations", type(self).__name__, exc_info=True)
+        except Exception:  # one broken figure must not stop the others; the log says which and why
+            logger.warning("could not update %s decorations", type(self).__name__, exc_info=True)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -225,14 +225,6 @@ def _poll(check: Any, seconds: float = 5.0) -> bool:
 
 
 @pytest.mark.browser
-@pytest.mark.xfail(
-    strict=False,
-    raises=AssertionError,
-    reason="dashboard bug: a selection made in a plot (HoloViews Tap/Selection1D/BoundsXY stream) changes the "
-    "state from an unlocked callback; PlotView.update_decorations then edits Bokeh models without the document "
-    "lock, Bokeh raises RuntimeError('_pending_writes should be non-None ...'), and PlotView._apply swallows it "
-    "at debug level, so the other plots' bands and selected glyphs never follow. Remove this marker once fixed.",
-)
 def test_tapping_the_heatmap_selects_both_tokens_in_every_plot(
     dash: DashboardPage, example: Example, expected: core.Explanation
 ) -> None:

@@ -1,0 +1,127 @@
+"""Head and layer switches timed in a real browser: Debian's Chromium against `panel serve`.
+
+The dashboard is served with MiniLM-L6 (6 layers x 12 heads), asked a question about a context
+that fills one 384-token window, and then the Head (or Layer) selector is changed in the page.
+Each figure is the time from the change in the page to the first animation frame after the
+attention heatmap's new image arrived (Bokeh has applied the patch and repainted), measured with
+``performance.now()`` inside the page. Half a second is the bar the dashboard issue sets.
+
+    .venv/bin/python bench/bench_browser.py [--model DIR] [--switches N]
+
+Without ``--model`` it builds the MiniLM QA checkpoint the tests use. Needs /usr/bin/chromium
+(``scripts/ensure_chromium.sh``). Absolute times are noisy on a shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HALF_A_SECOND_MS = 500.0
+
+# Resolves with the milliseconds from ``window.__switchStarted`` to the first frame painted after the
+# heatmap's image array changed.
+JS_WAIT_FOR_NEW_IMAGE = """
+(arg) => new Promise((resolve, reject) => {
+  const fig = Array.from(Bokeh.documents[0]._all_models.values()).filter(
+    (m) => m.type === "Figure" && m.below.some((a) => a.axis_label === "attended to (key)")
+  ).find((m) => Bokeh.index.find_one(m) !== null);
+  const source = fig.renderers.find((r) => r.glyph && r.glyph.type === "Image").data_source;
+  const image = () => { const d = source.data; return (d instanceof Map ? d.get("image") : d.image)[0]; };
+  const before = window.__imageBefore;
+  const deadline = performance.now() + 30000;
+  function poll() {
+    if (image() !== before) {
+      requestAnimationFrame(() => resolve(performance.now() - window.__switchStarted));
+    } else if (performance.now() > deadline) {
+      reject(new Error("the heatmap did not change within 30 s"));
+    } else {
+      requestAnimationFrame(poll);
+    }
+  }
+  poll();
+})
+"""
+
+JS_MARK_START = """
+() => {
+  const fig = Array.from(Bokeh.documents[0]._all_models.values()).filter(
+    (m) => m.type === "Figure" && m.below.some((a) => a.axis_label === "attended to (key)")
+  ).find((m) => Bokeh.index.find_one(m) !== null);
+  const source = fig.renderers.find((r) => r.glyph && r.glyph.type === "Image").data_source;
+  const d = source.data;
+  window.__imageBefore = (d instanceof Map ? d.get("image") : d.image)[0];
+  window.__switchStarted = performance.now();
+}
+"""
+
+
+def measure(model: str, switches: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from bench.bench_dashboard import QUESTION, full_window_context
+    from tests.browser.dashboard_page import ANSWER_TIMEOUT_MS, JS_IDLE, UI_TIMEOUT_MS
+    from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, PanelServer, server_environment
+
+    context_text = full_window_context(model)
+    server = PanelServer(name="bench", models=[model], env=server_environment())
+    server.start()
+    try:
+        server.wait_until_ready()
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1300})
+            page.goto(server.url)
+            page.wait_for_function(JS_IDLE, timeout=UI_TIMEOUT_MS)
+            page.get_by_label("Question").fill(QUESTION)
+            page.get_by_label("Context").fill(context_text)
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("(P(start) × P(end))").wait_for(state="visible", timeout=ANSWER_TIMEOUT_MS)
+            page.wait_for_function(JS_IDLE, timeout=ANSWER_TIMEOUT_MS)
+            page.wait_for_timeout(2000)  # let the first paint and any background saliency settle
+
+            head = page.get_by_label("Head", exact=True)
+            layer = page.locator(".noUi-target").first.locator(".noUi-handle")  # the Layer slider comes first
+            switch_head = [lambda index=index: head.select_option(label=f"head {index % 12}") for index in range(1, 13)]
+            switch_layer = [lambda key=key: layer.press(key) for key in ("ArrowRight", "ArrowLeft")]
+            for what, actions in (("head switch", switch_head), ("layer switch", switch_layer)):
+                timings = []
+                for index in range(switches):
+                    page.evaluate(JS_MARK_START)
+                    actions[index % len(actions)]()
+                    timings.append(page.evaluate(JS_WAIT_FOR_NEW_IMAGE))
+                    page.wait_for_timeout(150)
+                median = statistics.median(timings)
+                print(
+                    f"{what} in Chromium, change to repainted heatmap: median {median:.0f} ms "
+                    f"(min {min(timings):.0f}, max {max(timings):.0f}, {len(timings)} switches); "
+                    f"{median / HALF_A_SECOND_MS:.2f}x the 500 ms bar"
+                )
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait_stopped()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="QA checkpoint directory (default: build MiniLM-L6 with a seeded QA head)")
+    parser.add_argument("--switches", type=int, default=20, help="switches of each kind to time (default 20)")
+    arguments = parser.parse_args()
+    if arguments.model:
+        measure(arguments.model, arguments.switches)
+        return
+    from tests.model_factory import build_minilm_qa_model
+
+    with tempfile.TemporaryDirectory() as directory:
+        measure(build_minilm_qa_model(directory), arguments.switches)
+
+
+if __name__ == "__main__":
+    main()
