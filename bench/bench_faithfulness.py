@@ -39,7 +39,7 @@ import transformers  # noqa: E402
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DistilBertConfig  # noqa: E402
 
 import core  # noqa: E402
-from core.explain import _answer_window  # noqa: E402
+from core.explain import answer_window  # noqa: E402
 from core.faithfulness import BATCH_SIZE, RANDOM_ORDERS  # noqa: E402
 from core.saliency import IG_START_STEPS, fast_attention  # noqa: E402
 
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         explanation = core.explain(QUESTION, context, loaded, ig_max_steps=args.ig_max_steps, max_length=tokens)
         explain_seconds = time.perf_counter() - began
-        window = _answer_window(loaded, explanation)
+        window = answer_window(loaded, explanation)
         assert window.length == tokens, window.length
         ids = torch.tensor([window.input_ids])
         before = forward_times(loaded, ids, args.repeats)

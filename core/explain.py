@@ -101,7 +101,7 @@ def add_saliency(
     if not chosen:
         return explanation
     loaded = model if isinstance(model, LoadedModel) else load_model(model or explanation.model)
-    window = _answer_window(loaded, explanation)
+    window = answer_window(loaded, explanation)
     start, end = explanation.answer.start_token, explanation.answer.end_token
     saliency = {method: dict(values) for method, values in explanation.saliency.items()}
     timings = dict(explanation.timings)
@@ -199,14 +199,14 @@ def _answer_and_attention(
         if len(encoding.windows) > 1:
             start_logits, end_logits = run_windows(loaded, encoding.windows)
             spans = _spans(encoding, start_logits, end_logits, settings)
-            answer_window = spans[0].window
-            detail = _window_detail(loaded, encoding.windows[answer_window])
+            answer_window_index = spans[0].window
+            detail = _window_detail(loaded, encoding.windows[answer_window_index])
         else:
             detail = _window_detail(loaded, encoding.windows[0])
             spans = _spans(encoding, [detail["start_logits"]], [detail["end_logits"]], settings)
-            answer_window = 0
+            answer_window_index = 0
     timings["forward"] = time.perf_counter() - began
-    window = encoding.windows[answer_window]
+    window = encoding.windows[answer_window_index]
     return Explanation(
         model=loaded.name,
         model_type=loaded.model_type,
@@ -225,7 +225,7 @@ def _answer_and_attention(
         attentions=detail["attentions"],
         layer_start_logits=detail["layer_start_logits"],
         layer_end_logits=detail["layer_end_logits"],
-        window_index=answer_window,
+        window_index=answer_window_index,
         num_windows=len(encoding.windows),
         settings=settings,
         timings=timings,
@@ -278,8 +278,12 @@ def _batch_inputs(loaded: LoadedModel, windows: Sequence[Window]) -> dict[str, t
     return {name: tensor.to(loaded.device) for name, tensor in inputs.items()}
 
 
-def _answer_window(loaded: LoadedModel, explanation: Explanation) -> Window:
-    """Re-create the answer's window (tokenisation is deterministic, and cheap next to a forward)."""
+def answer_window(loaded: LoadedModel, explanation: Explanation) -> Window:
+    """The window an explanation's answer came from, re-created from its question, context and settings.
+
+    Tokenisation is deterministic and cheap next to a forward pass, so an Explanation stores tokens,
+    not encodings; faithfulness and sanity checks re-run the model on this window.
+    """
     settings = explanation.settings
     encoding = encode(
         loaded.tokenizer,
@@ -328,4 +332,4 @@ def _cache_put(key: tuple[Any, ...], explanation: Explanation) -> None:
             _cache.popitem(last=False)
 
 
-__all__ = ["add_saliency", "clear_cache", "explain", "run_windows"]
+__all__ = ["add_saliency", "answer_window", "clear_cache", "explain", "run_windows"]

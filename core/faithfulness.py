@@ -59,7 +59,7 @@ import numpy as np
 import torch
 
 from core.encoding import Window
-from core.explain import _answer_window, add_saliency
+from core.explain import add_saliency, answer_window
 from core.explanation import Explanation
 from core.importance import (
     ATTENTION_VARIANTS,
@@ -298,7 +298,7 @@ def faithfulness(
     missing = [name for name in names if name in METHODS and name not in explanation.saliency]
     if missing:
         explanation = add_saliency(explanation, missing, model=loaded)
-    window = _answer_window(loaded, explanation)
+    window = answer_window(loaded, explanation)
     positions = context_positions(explanation)
     count = len(positions)
     ranked: dict[str, tuple[str, list[np.ndarray]]] = {}

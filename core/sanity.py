@@ -47,7 +47,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from core.encoding import Window
-from core.explain import _answer_window
+from core.explain import answer_window
 from core.explanation import Explanation
 from core.importance import Combine, combine_targets
 from core.models import LoadedModel, load_model
@@ -185,7 +185,7 @@ def sanity_check(
     if ig_steps < 1:
         raise ValueError("ig_steps must be at least 1.")
     loaded = model if isinstance(model, LoadedModel) else load_model(model or explanation.model)
-    window = _answer_window(loaded, explanation)
+    window = answer_window(loaded, explanation)
     with loaded.lock:
         clone = copy.deepcopy(loaded.model)
     clone.eval()

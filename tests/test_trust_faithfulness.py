@@ -11,7 +11,7 @@ import torch
 from transformers import AutoTokenizer, BertConfig, BertForQuestionAnswering
 
 import core
-from core.explain import _answer_window
+from core.explain import answer_window
 from core.faithfulness import (
     ERASER_FRACTIONS,
     FRACTIONS,
@@ -110,7 +110,7 @@ def test_curves_start_and_end_where_they_must(
     # The original probability is the answer's own score (SDPA here, eager in explain: float noise only).
     assert report.original_probability == pytest.approx(explained.answer.score, rel=1e-4)
     # The empty probability, computed independently with a plain eager forward pass.
-    window = _answer_window(loaded, explained)
+    window = answer_window(loaded, explained)
     ids = torch.tensor([window.input_ids])
     context = torch.tensor([role == "context" for role in window.roles])
     ids[0, context] = loaded.tokenizer.mask_token_id
@@ -176,7 +176,7 @@ def test_span_probabilities_of_an_unmasked_row_is_the_answer_score(
 ) -> None:
     explained = bert_explained
     loaded = core.load_model(tiny_bert_dir)
-    window = _answer_window(loaded, explained)
+    window = answer_window(loaded, explained)
     rows = np.zeros((2, window.length), dtype=bool)
     rows[1, [i for i, r in enumerate(window.roles) if r == "question"]] = True
     probabilities, batches = span_probabilities(
