@@ -75,6 +75,7 @@ from core.faithfulness import (
     FRACTIONS,
     RANDOM_ORDERS,
     FaithfulnessReport,
+    Precision,
     faithfulness,
 )
 from core.importance import EXPLAINERS
@@ -188,6 +189,7 @@ def build_report(
     fractions: Sequence[float] = FRACTIONS,
     eraser_fractions: Sequence[float] = ERASER_FRACTIONS,
     random_orders: int = RANDOM_ORDERS,
+    precision: Precision = "float32",
     sanity_threshold: float = SANITY_THRESHOLD,
     sanity_ig_steps: int = SANITY_IG_STEPS,
     seed: int = 0,
@@ -198,6 +200,7 @@ def build_report(
 
     ``explain_options`` go to ``core.explain`` (``ig_max_steps``, ``max_length``...). ``sanity=False``
     skips the randomisation check (its integrated gradients are the slowest part on big models).
+    ``precision`` is the faithfulness passes' (``core.faithfulness``).
     """
     began = time.perf_counter()
     if not models:
@@ -229,6 +232,7 @@ def build_report(
             eraser_fractions=eraser_fractions,
             random_orders=random_orders,
             seed=seed,
+            precision=precision,
         )
         timings["faithfulness"] = time.perf_counter() - clock
         checked = None

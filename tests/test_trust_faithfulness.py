@@ -171,6 +171,22 @@ def test_batch_size_does_not_change_the_numbers(bert_explained: core.Explanation
         np.testing.assert_allclose(one.explainers[name].insertion, many.explainers[name].insertion, rtol=1e-5)
 
 
+def test_bfloat16_passes_stay_close_to_float32_and_are_recorded(bert_explained: core.Explanation) -> None:
+    few = {"explainers": ["gradient"], "random_orders": 1, "fractions": (0.25, 0.5), "eraser_fractions": (0.1,)}
+    exact = core.faithfulness(bert_explained, **few)
+    fast = core.faithfulness(bert_explained, precision="bfloat16", **few)
+    assert exact.settings()["precision"] == "float32" and fast.settings()["precision"] == "bfloat16"
+    assert fast.forward_passes == exact.forward_passes
+    assert fast.original_probability == pytest.approx(exact.original_probability, rel=0.05)
+    for name in exact.explainers:
+        np.testing.assert_allclose(fast.explainers[name].deletion, exact.explainers[name].deletion, rtol=0.05)
+        np.testing.assert_allclose(fast.explainers[name].insertion, exact.explainers[name].insertion, rtol=0.05)
+    # Not the same numbers: the passes did run in bfloat16.
+    assert fast.original_probability != exact.original_probability
+    with pytest.raises(ValueError, match="precision"):
+        core.faithfulness(bert_explained, precision="float16", **few)  # type: ignore[arg-type]
+
+
 def test_span_probabilities_of_an_unmasked_row_is_the_answer_score(
     bert_explained: core.Explanation, tiny_bert_dir: str
 ) -> None:
