@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Any
+from typing import Any, ClassVar
 
 import panel as pn
 import param
@@ -16,6 +16,17 @@ import param
 from dashboard.state import ExplorerState
 
 SIDEBAR_WIDTH = 300
+
+
+class ImmediateSelect(pn.widgets.Select):
+    """A Select whose change reaches the server's state at once.
+
+    Panel holds every widget change for 50 ms (``Syncable._debounce``) to batch bursts such as a
+    slider drag; a choice in a Select is one discrete event, and a head or method switch should
+    redraw without that wait. ``_priority_changes`` is Panel's own opt-out (Tabulator uses it).
+    """
+
+    _priority_changes: ClassVar[list[str]] = ["value"]
 
 
 def _escaped(text: str) -> str:
@@ -97,11 +108,11 @@ class Controls(pn.viewable.Viewer):
         )
 
         self.layer = pn.widgets.IntSlider.from_param(state.param.layer, label="Layer", sizing_mode="stretch_width")
-        self.head = pn.widgets.Select.from_param(state.param.head, label="Head", sizing_mode="stretch_width")
-        self.color_scale = pn.widgets.Select.from_param(
+        self.head = ImmediateSelect.from_param(state.param.head, label="Head", sizing_mode="stretch_width")
+        self.color_scale = ImmediateSelect.from_param(
             state.param.color_scale, label="Attention colours", sizing_mode="stretch_width"
         )
-        self.method = pn.widgets.Select.from_param(
+        self.method = ImmediateSelect.from_param(
             state.param.method, label="Saliency method", sizing_mode="stretch_width"
         )
         self.target = pn.widgets.RadioButtonGroup.from_param(
