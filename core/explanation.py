@@ -100,6 +100,23 @@ class Explanation:
         start, end = self.offsets[position]
         return (self.question if role == "question" else self.context)[start:end]
 
+    def token_labels(self) -> list[str]:
+        """A label to print for each token: the exact text it covers, with its case.
+
+        Special tokens, and tokens covering only whitespace, show the tokenizer's string; WordPiece
+        continuations keep their ``##`` so a reader sees where a word was split.
+        """
+        labels = []
+        for position, (token, role) in enumerate(zip(self.tokens, self.roles, strict=True)):
+            text = self.token_text(position) if role != "special" else ""
+            if role == "special" or not text.strip():
+                labels.append(token)
+            elif token.startswith("##"):
+                labels.append("##" + text)
+            else:
+                labels.append(text)
+        return labels
+
     def mean_attention(self) -> LayerHeadsArray:
         """Attention averaged over heads, ``[layers, tokens, tokens]``."""
         return mean_over_heads(self.attentions)

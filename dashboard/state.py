@@ -489,23 +489,8 @@ class ExplorerState(param.Parameterized):
         return self._derived[full_key]
 
     def token_labels(self) -> list[str]:
-        """What to print for each token: the exact text it covers (with its case), or the
-        tokenizer's string for special tokens and word continuations (``##s``)."""
-
-        def compute() -> list[str]:
-            explanation = self._require()
-            labels = []
-            for position, (token, role) in enumerate(zip(explanation.tokens, explanation.roles, strict=True)):
-                text = explanation.token_text(position) if role != "special" else ""
-                if role == "special" or not text.strip():
-                    labels.append(token)
-                elif token.startswith("##"):
-                    labels.append("##" + text)
-                else:
-                    labels.append(text)
-            return labels
-
-        return self._cached("labels", compute)
+        """What to print for each token (``Explanation.token_labels``), computed once per answer."""
+        return self._cached("labels", self._require().token_labels)
 
     def answer_positions(self) -> range:
         explanation = self._require()

@@ -108,3 +108,21 @@ def test_token_table_and_token_text(explanation: core.Explanation) -> None:
         for method in core.METHODS:
             assert f"{method}_start" in row and f"{method}_end" in row
     assert explanation.positions("context") == [i for i, r in enumerate(explanation.roles) if r == "context"]
+
+
+def test_token_labels_show_the_covered_text(explanation: core.Explanation) -> None:
+    labels = explanation.token_labels()
+    assert len(labels) == explanation.num_tokens
+    for position, (label, token, role) in enumerate(zip(labels, explanation.tokens, explanation.roles, strict=True)):
+        text = explanation.token_text(position)
+        if role == "special" or not text.strip():
+            assert label == token
+        elif token.startswith("##"):
+            assert label == "##" + text
+        else:
+            assert label == text
+    # Labels are the user's own text (case and accents kept, whatever the tokenizer normalised).
+    for position, (label, role) in enumerate(zip(labels, explanation.roles, strict=True)):
+        if role != "special" and explanation.token_text(position).strip():
+            assert label.removeprefix("##") in (CONTEXT if role == "context" else QUESTION), label
+    assert any(label.startswith("J") for label in labels)  # "Jürgen", not the uncased "jurgen"

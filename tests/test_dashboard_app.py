@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +18,12 @@ import core
 from dashboard import QALensApp, create_app
 from dashboard.layout import session_runners
 from dashboard.runners import SyncRunner, ThreadRunner
+from tests.event_loop import in_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "Who designed the Eiffel Tower?"
 CONTEXT = "The Eiffel Tower was completed in 1889. It was designed by the engineer Gustave Eiffel in Paris."
 BERTVIZ_MODEL_VIEW_BYTES = 479e6
-
-
-def in_loop(body: Callable[[], Any]) -> Any:
-    async def main() -> Any:
-        result = body()
-        await asyncio.sleep(0.05)
-        return result
-
-    return asyncio.run(main())
 
 
 def render(viewable: Any) -> Document:

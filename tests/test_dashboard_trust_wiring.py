@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import Any
-
 from dashboard import QALensApp
+from tests.event_loop import in_loop
 
 QUESTION = "Who designed the Eiffel Tower?"
 CONTEXT = "The Eiffel Tower was completed in 1889. It was designed by the engineer Gustave Eiffel in Paris."
-
-
-def in_loop(body: Callable[[], Any]) -> Any:
-    async def main() -> Any:
-        return body()
-
-    return asyncio.run(main())
 
 
 def test_trust_tab_follows_the_answer_and_the_shared_selection(tiny_bert_dir: str) -> None:

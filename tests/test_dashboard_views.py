@@ -7,9 +7,8 @@ as under ``panel serve`` or Jupyter (HoloViews schedules its selection callbacks
 
 from __future__ import annotations
 
-import asyncio
 import html
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,6 +21,7 @@ from bokeh.models import ContinuousColorMapper, GlyphRenderer, Image
 import core
 from dashboard import QALensApp
 from dashboard.views.saliency_text import token_html
+from tests.event_loop import in_loop
 
 QUESTION = "Who designed the Eiffel Tower?"
 CONTEXT = (
@@ -34,17 +34,6 @@ CONTEXT = (
 @pytest.fixture(autouse=True)
 def _fresh_core_cache() -> None:
     core.clear_cache()
-
-
-def in_loop(body: Callable[[], Any]) -> Any:
-    """Run ``body`` inside a running event loop and let the callbacks it scheduled run."""
-
-    async def main() -> Any:
-        result = body()
-        await asyncio.sleep(0.05)
-        return result
-
-    return asyncio.run(main())
 
 
 @contextmanager

@@ -79,20 +79,6 @@ def explainer_color(name: str, index: int = 0) -> str:
     return EXPLAINER_COLORS.get(name, EXTRA_COLORS[index % len(EXTRA_COLORS)])
 
 
-def token_labels(explanation: core.Explanation) -> list[str]:
-    """What to print for each token: the exact text it covers, or the tokenizer's string for specials."""
-    labels = []
-    for position, (token, role) in enumerate(zip(explanation.tokens, explanation.roles, strict=True)):
-        text = explanation.token_text(position) if role != "special" else ""
-        if role == "special" or not text.strip():
-            labels.append(token)
-        elif token.startswith("##"):
-            labels.append("##" + text)
-        else:
-            labels.append(text)
-    return labels
-
-
 def label_axis_hook(
     labels: Sequence[str], hover_fields: Sequence[str] = (), pixels_per_label: int = 11
 ) -> Callable[[Any, Any], None]:
@@ -309,7 +295,6 @@ __all__ = [
     "same_example",
     "select_positions_between",
     "short_name",
-    "token_labels",
 ]
 
 

@@ -29,7 +29,6 @@ from dashboard.trust.common import (
     runs,
     same_example,
     select_positions_between,
-    token_labels,
 )
 
 TARGETS = {"answer start": "start", "answer end": "end"}
@@ -81,7 +80,7 @@ class LayerwiseView(pn.viewable.Viewer):
     @property
     def labels(self) -> list[str]:
         if self.explanation is not None:
-            return token_labels(self.explanation)
+            return self.explanation.token_labels()
         count = 0 if self.report is None else self.report.start_probs.shape[1]
         return [str(i) for i in range(count)]
 

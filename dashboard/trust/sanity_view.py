@@ -30,7 +30,6 @@ from dashboard.trust.common import (
     position_bars,
     select_positions_between,
     selection_bands,
-    token_labels,
 )
 
 CORRELATIONS = {"Spearman (signed)": "spearman", "Spearman of |values|": "spearman_abs"}
@@ -136,7 +135,7 @@ class SanityView(TrustView):
         self.after_selection = hv.streams.Selection1D(source=self.after_bars)
         for selection in (self.original_selection, self.after_selection):
             selection.add_subscriber(self._on_select)
-        labels = token_labels(self.explanation) if self.explanation is not None else []
+        labels = self.explanation.token_labels() if self.explanation is not None else []
         bar_options = hv.opts.Rectangles(
             height=180,
             responsive=True,
@@ -214,7 +213,7 @@ class SanityView(TrustView):
 
     def _bars(self, values: np.ndarray, method: str) -> hv.Rectangles:
         report = self.report
-        labels = token_labels(self.explanation) if self.explanation is not None else []
+        labels = self.explanation.token_labels() if self.explanation is not None else []
         positions = report.positions
         return position_bars(positions, values, labels, explainer_label(method))
 
