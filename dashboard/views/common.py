@@ -391,8 +391,10 @@ class PlotView(pn.viewable.Viewer):
         self.message = pn.pane.Markdown(self.empty_message, styles={"color": "#777"})
         # Plain HTML (no Markdown parsing on every head switch); views put only escaped text in it.
         self.caption = pn.pane.HTML("", margin=(0, 10), styles={"color": "#555", "font-size": "12px"})
-        sizing = "stretch_width" if self.stretch else "fixed"
-        self.body = pn.Column(self.message, sizing_mode=sizing)
+        # Fixed-size views give their columns a width and no sizing mode: Bokeh's "fixed" also wants a
+        # height, which these columns cannot know before their plot is drawn (validation warning W-1005).
+        sizing = "stretch_width" if self.stretch else None
+        self.body = pn.Column(self.message, sizing_mode=sizing, width=None if self.stretch else 420)
         header = f"#### {self.title}" + (f"\n<small>{self.description}</small>" if self.description else "")
         self.layout = pn.Column(
             pn.pane.Markdown(header, margin=(0, 10)),
