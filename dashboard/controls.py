@@ -108,6 +108,8 @@ class Controls(pn.viewable.Viewer):
         )
 
         self.layer = pn.widgets.IntSlider.from_param(state.param.layer, label="Layer", sizing_mode="stretch_width")
+        state.param.watch(self._fit_layer_slider, ["layer"], what="bounds")
+        self._fit_layer_slider()
         self.head = ImmediateSelect.from_param(state.param.head, label="Head", sizing_mode="stretch_width")
         self.color_scale = ImmediateSelect.from_param(
             state.param.color_scale, label="Attention colours", sizing_mode="stretch_width"
@@ -173,6 +175,12 @@ class Controls(pn.viewable.Viewer):
 
     def _csv(self) -> io.BytesIO:
         return io.BytesIO(self.state.token_table_csv().encode("utf-8"))
+
+    def _fit_layer_slider(self, *_events: Any) -> None:
+        """Bokeh refuses a slider whose start equals its end (before a first answer, or a one-layer
+        model): keep one step of room and disable the slider while there is only one layer."""
+        low, high = self.state.param.layer.bounds
+        self.layer.param.update(start=low, end=max(high, low + 1), disabled=high <= low)
 
     def sections(self) -> list[pn.viewable.Viewable]:
         heading = {"margin": (10, 10, 0, 10)}

@@ -325,3 +325,18 @@ def test_switching_models_drops_the_other_models_answer(tiny_bert_dir: str, tiny
     state.run()
     assert state.explanation.model == tiny_distilbert_dir
     assert state.param.layer.bounds == (0, state.explanation.num_layers - 1)
+
+
+def test_the_layer_slider_never_has_equal_ends(tiny_bert_dir: str) -> None:
+    """Bokeh rejects a slider whose start equals its end (E-1021): before an answer there is one layer."""
+    from dashboard.controls import Controls
+
+    state = ExplorerState(models=[tiny_bert_dir], examples=[], answer_runner=SyncRunner(), saliency_runner=SyncRunner())
+    controls = Controls(state=state)
+    assert controls.layer.end > controls.layer.start
+    assert controls.layer.disabled
+    state.param.update(question=QUESTION, context=CONTEXT)
+    state.run()
+    assert state.explanation is not None
+    assert (controls.layer.start, controls.layer.end) == (0, state.explanation.num_layers - 1)
+    assert not controls.layer.disabled
