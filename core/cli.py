@@ -69,7 +69,7 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
         "--precision",
         choices=PRECISIONS,
         default="float32",
-        help="faithfulness passes in float32 (exact) or bfloat16 (~1.8x faster on CPUs with native bfloat16)",
+        help="faithfulness passes in float32 (exact) or bfloat16 (about 2x faster on CPUs with native bfloat16)",
     )
     report_parser.add_argument("--seed", type=int, default=0)
 

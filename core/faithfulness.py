@@ -45,10 +45,10 @@ own points), and the unique ones go through the model in batches under ``torch.i
 with SDPA attention (no attention weights are needed). ``forward_passes`` counts the sequences
 actually run, ``inputs_requested`` those before de-duplication. Batching barely pays on a CPU at
 384 tokens (the passes are compute-bound); ``precision="bfloat16"`` runs them under bfloat16
-autocast, about 1.8x faster on CPUs with native bfloat16 (AVX512-BF16, AMX) with span
-probabilities within about 2 % (relative) of float32's. ``bfloat16_is_fast()`` tells whether this
-CPU has it. The default stays ``float32``: the curves then use exactly the probabilities
-``core.explain`` reports.
+autocast: on a CPU with native bfloat16 (AVX512-BF16, AMX) the full report at 384 tokens took
+half the time, with curve points within 1.2 % (relative) of float32's (bench/bench_faithfulness.py).
+``bfloat16_is_fast()`` tells whether this CPU has it. The default stays ``float32``: the curves
+then use exactly the probabilities ``core.explain`` reports.
 """
 
 from __future__ import annotations
@@ -88,10 +88,11 @@ RANDOM_ORDERS = 3
 """Random permutations averaged into the ``random`` baseline."""
 
 BATCH_SIZE = 16
+"""Sequences per forward call."""
 
 Precision = Literal["float32", "bfloat16"]
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
-"""Sequences per forward call."""
+"""What the masked inputs' forward passes compute in (see the module docstring's **Cost**)."""
 
 RANDOM = "random"
 
