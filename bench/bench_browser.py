@@ -27,47 +27,41 @@ sys.path.insert(0, str(ROOT))
 
 HALF_A_SECOND_MS = 500.0
 
-# Resolves with the milliseconds from ``window.__switchStarted`` to the first frame painted after the
-# heatmap's image array changed.
-JS_WAIT_FOR_NEW_IMAGE = """
-(arg) => new Promise((resolve, reject) => {
-  const fig = Array.from(Bokeh.documents[0]._all_models.values()).filter(
-    (m) => m.type === "Figure" && m.below.some((a) => a.axis_label === "attended to (key)")
-  ).find((m) => Bokeh.index.find_one(m) !== null);
-  const source = fig.renderers.find((r) => r.glyph && r.glyph.type === "Image").data_source;
-  const image = () => { const d = source.data; return (d instanceof Map ? d.get("image") : d.image)[0]; };
-  const before = window.__imageBefore;
-  const deadline = performance.now() + 30000;
-  function poll() {
-    if (image() !== before) {
-      requestAnimationFrame(() => resolve(performance.now() - window.__switchStarted));
-    } else if (performance.now() > deadline) {
-      reject(new Error("the heatmap did not change within 30 s"));
-    } else {
-      requestAnimationFrame(poll);
-    }
-  }
-  poll();
-})
-"""
 
-JS_MARK_START = """
-() => {
-  const fig = Array.from(Bokeh.documents[0]._all_models.values()).filter(
-    (m) => m.type === "Figure" && m.below.some((a) => a.axis_label === "attended to (key)")
-  ).find((m) => Bokeh.index.find_one(m) !== null);
-  const source = fig.renderers.find((r) => r.glyph && r.glyph.type === "Image").data_source;
-  const d = source.data;
-  window.__imageBefore = (d instanceof Map ? d.get("image") : d.image)[0];
-  window.__switchStarted = null;
-}
-"""
+def page_scripts() -> tuple[str, str, str]:
+    """(mark the heatmap's current image, start the clock on a control's event, wait for the repaint).
 
-# The clock starts at the user's own event on the control (capture phase, before Bokeh reacts).
-JS_START_ON = """
-(element, kind) => element.addEventListener(kind, () => { window.__switchStarted = performance.now(); },
-  {once: true, capture: true})
-"""
+    Built on the browser tests' page prelude, which finds figures in Bokeh's document.
+    """
+    from tests.browser.dashboard_page import page_function
+
+    image = 'column(dataRenderer(figure("attention"), "Image").data_source, "image")[0]'
+    mark = page_function(f"window.__imageBefore = {image}; window.__switchStarted = null;")
+    # The clock starts at the user's own event on the control (capture phase, before Bokeh reacts).
+    start_on = """
+    (element, kind) => element.addEventListener(kind, () => { window.__switchStarted = performance.now(); },
+      {once: true, capture: true})
+    """
+    # Resolves with the milliseconds from the control's event to the first frame painted after the
+    # heatmap's image array changed.
+    wait = page_function(
+        f"""
+        const deadline = performance.now() + 30000;
+        return new Promise((resolve, reject) => {{
+          function poll() {{
+            if ({image} !== window.__imageBefore) {{
+              requestAnimationFrame(() => resolve(performance.now() - window.__switchStarted));
+            }} else if (performance.now() > deadline) {{
+              reject(new Error("the heatmap did not change within 30 s"));
+            }} else {{
+              requestAnimationFrame(poll);
+            }}
+          }}
+          poll();
+        }});
+        """
+    )
+    return mark, start_on, wait
 
 
 def measure(model: str, switches: int) -> None:
@@ -95,22 +89,22 @@ def measure(model: str, switches: int) -> None:
             page.wait_for_timeout(1000)  # the first paint
             head = page.get_by_label("Head", exact=True)
             layer = page.locator(".noUi-target").first.locator(".noUi-handle")  # the Layer slider comes first
-            switch_head = [lambda index=index: head.select_option(label=f"head {index % 12}") for index in range(1, 13)]
-            switch_layer = [lambda key=key: layer.press(key) for key in ("ArrowRight", "ArrowLeft")]
+            head_options = [f"head {index % 12}" for index in range(1, 13)]
+            switch_head = (head, "change", [lambda o=option: head.select_option(label=o) for option in head_options])
+            switch_layer = (layer, "keydown", [lambda key=key: layer.press(key) for key in ("ArrowRight", "ArrowLeft")])
             ready = page.get_by_text("Integrated gradients ready")
+            mark, start_on, wait = page_scripts()
 
-            def time_switches(actions: list, count: int, while_pending: bool = False) -> list[float]:
+            def time_switches(switch: tuple, count: int, while_pending: bool = False) -> list[float]:
+                control, event, actions = switch
                 timings = []
                 for index in range(count):
                     if while_pending and ready.is_visible():
                         break
-                    page.evaluate(JS_MARK_START)
-                    if actions is switch_head:
-                        head.evaluate(JS_START_ON, "change")
-                    else:
-                        layer.evaluate(JS_START_ON, "keydown")
+                    page.evaluate(mark)
+                    control.evaluate(start_on, event)
                     actions[index % len(actions)]()
-                    timings.append(page.evaluate(JS_WAIT_FOR_NEW_IMAGE))
+                    timings.append(page.evaluate(wait))
                     page.wait_for_timeout(150)
                 return timings
 

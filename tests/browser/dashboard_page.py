@@ -54,14 +54,14 @@ function dataRenderer(fig, glyphType, columnName) {
 """
 
 
-def _js(body: str) -> str:
+def page_function(body: str) -> str:
     """A page function ``(arg) => ...`` with the prelude in scope."""
     return f"(arg) => {{ {_JS_PRELUDE}\n{body} }}"
 
 
-JS_HAS_FIGURE = _js("return figure(arg) !== null && Bokeh.index.find_one(figure(arg)) !== null;")
+JS_HAS_FIGURE = page_function("return figure(arg) !== null && Bokeh.index.find_one(figure(arg)) !== null;")
 
-JS_ATTENTION_IMAGE = _js(
+JS_ATTENTION_IMAGE = page_function(
     """
     const fig = figure("attention");
     if (fig === null) { return null; }
@@ -70,7 +70,7 @@ JS_ATTENTION_IMAGE = _js(
     """
 )
 
-JS_ATTENTION_BANDS = _js(
+JS_ATTENTION_BANDS = page_function(
     """
     const fig = figure("attention");
     return fig.renderers.filter((r) => r.glyph && r.glyph.type === "Quad").map((r) => ({
@@ -79,7 +79,7 @@ JS_ATTENTION_BANDS = _js(
     """
 )
 
-JS_SELECTED_GLYPHS = _js(
+JS_SELECTED_GLYPHS = page_function(
     """
     const fig = figure(arg.figure);
     if (fig === null) { return null; }
@@ -88,9 +88,11 @@ JS_SELECTED_GLYPHS = _js(
     """
 )
 
-JS_SCROLL_TO_FIGURE = _js("Bokeh.index.find_one(figure(arg)).el.scrollIntoView({block: 'center'}); return true;")
+JS_SCROLL_TO_FIGURE = page_function(
+    "Bokeh.index.find_one(figure(arg)).el.scrollIntoView({block: 'center'}); return true;"
+)
 
-JS_DATA_TO_PAGE = _js(
+JS_DATA_TO_PAGE = page_function(
     """
     const view = Bokeh.index.find_one(figure(arg.figure));
     const canvas = view.canvas_view.el.getBoundingClientRect();
@@ -205,7 +207,7 @@ class DashboardPage:
         """Wait until the heatmap's image differs from ``before`` (a head or layer switch arrived)."""
         checksum = float(np.abs(before).sum() + (before * np.arange(before.size).reshape(before.shape)).sum())
         self.page.wait_for_function(
-            _js(
+            page_function(
                 """
                 const fig = figure("attention");
                 const image = column(dataRenderer(fig, "Image").data_source, "image")[0];
@@ -229,7 +231,7 @@ class DashboardPage:
 
     def wait_for_selected_glyphs(self, figure: str, glyph: str, expected: list[int], column: str | None = None) -> None:
         self.page.wait_for_function(
-            _js(
+            page_function(
                 """
                 const fig = figure(arg.figure);
                 if (fig === null) { return false; }
@@ -251,7 +253,9 @@ class DashboardPage:
 
     def figure_element(self, figure: str) -> Any:
         """The figure's element, for an element screenshot."""
-        return self.page.evaluate_handle(_js("return Bokeh.index.find_one(figure(arg)).el;"), figure).as_element()
+        return self.page.evaluate_handle(
+            page_function("return Bokeh.index.find_one(figure(arg)).el;"), figure
+        ).as_element()
 
     # ------------------------------------------------------------------ the selection
 
