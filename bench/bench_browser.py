@@ -31,9 +31,10 @@ HALF_A_SECOND_MS = 500.0
 def page_scripts() -> tuple[str, str, str]:
     """(mark the heatmap's current image, start the clock on a control's event, wait for the repaint).
 
-    Built on the browser tests' page prelude, which finds figures in Bokeh's document.
+    Built on the page prelude the browser tests use (``dashboard.fixtures.page_scripts``), which finds
+    figures in Bokeh's document.
     """
-    from tests.browser.dashboard_page import page_function
+    from dashboard.fixtures.page_scripts import page_function
 
     image = 'column(dataRenderer(figure("attention"), "Image").data_source, "image")[0]'
     mark = page_function(f"window.__imageBefore = {image}; window.__switchStarted = null;")
@@ -68,8 +69,8 @@ def measure(model: str, switches: int) -> None:
     from playwright.sync_api import sync_playwright
 
     from bench.bench_dashboard import QUESTION, full_window_context
-    from tests.browser.dashboard_page import ANSWER_TIMEOUT_MS, JS_IDLE, UI_TIMEOUT_MS
-    from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, PanelServer, server_environment
+    from dashboard.fixtures.page_scripts import ANSWER_TIMEOUT_MS, JS_IDLE, UI_TIMEOUT_MS
+    from dashboard.fixtures.server import CHROMIUM, CHROMIUM_ARGS, PanelServer, server_environment
 
     context_text = full_window_context(model)
     server = PanelServer(name="bench", models=[model], env=server_environment())
@@ -140,7 +141,7 @@ def main() -> None:
     if arguments.model:
         measure(arguments.model, arguments.switches)
         return
-    from tests.model_factory import build_minilm_qa_model
+    from core.fixtures import build_minilm_qa_model
 
     with tempfile.TemporaryDirectory() as directory:
         measure(build_minilm_qa_model(directory), arguments.switches)

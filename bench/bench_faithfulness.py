@@ -1,11 +1,11 @@
-"""Benchmark ``core.faithfulness``: the full report of one example at 384 tokens, as a ratio to one forward pass.
+"""Benchmark ``core.trust.faithfulness``: the full report of one example at 384 tokens, as a ratio to one forward pass.
 
 Full report: every saliency method and attention variant (6 explainers) plus the random baseline
 (``RANDOM_ORDERS`` permutations), deletion and insertion curves at 11 points (0, 0.1, ..., 1) and
 ERASER comprehensiveness/sufficiency at 1, 5, 10, 20, 50 %. Measured side by side in one run:
 
 - one forward pass of the same 384-token input (SDPA attention, ``torch.inference_mode``; median);
-- ``core.faithfulness`` on an explanation computed beforehand (its time is the figure; the
+- ``core.trust.faithfulness`` on an explanation computed beforehand (its time is the figure; the
   explanation's own cost, dominated by integrated gradients, is printed apart);
 - what the same report would cost without de-duplication and batching: one forward pass per
   requested input, estimated from the measured single pass.
@@ -40,9 +40,10 @@ import transformers  # noqa: E402
 from bench_core import QUESTION, build_context, build_model  # noqa: E402  (the same model and input)
 
 import core  # noqa: E402
+from core.compute import bfloat16_is_fast, fast_attention  # noqa: E402
 from core.explain import answer_window  # noqa: E402
-from core.faithfulness import BATCH_SIZE, RANDOM_ORDERS, bfloat16_is_fast  # noqa: E402
-from core.saliency import IG_START_STEPS, fast_attention  # noqa: E402
+from core.saliency import IG_START_STEPS  # noqa: E402
+from core.trust.faithfulness import BATCH_SIZE, RANDOM_ORDERS  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 transformers.logging.disable_progress_bar()
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.report_repeats):
             for precision in faith_times:  # interleaved: both see the same machine load
                 began = time.perf_counter()
-                reports[precision] = core.faithfulness(
+                reports[precision] = core.trust.faithfulness(
                     explanation,
                     loaded,
                     batch_size=args.batch_size,

@@ -1,28 +1,42 @@
 """Explain why an extractive QA model picks its answer: attention and captum saliency.
 
-Computation only (torch, transformers, captum, numpy); no UI imports here.
+Computation only (torch, transformers, captum, numpy); no UI imports here (a test checks).
+
+The pipeline lives in this package's top-level modules, in the order data flows through it:
+``models`` (loading) -> ``encoding`` (windows) -> ``inputs`` (tensors) -> ``answering`` (spans) ->
+``attention`` (aggregations, head statistics) -> ``saliency`` (captum) -> ``explanation`` (the
+result) -> ``explain`` (the one call, cached). The evaluation wing is ``core.trust``.
 """
 
 from core.answering import Span
 from core.attention import Word, attention_rollout, mean_over_heads, question_to_context
-from core.compare import (
-    Comparison,
-    ContextWord,
-    WordAlignment,
-    align,
-    compare_explanations,
-    compare_models,
-    context_words,
-)
 from core.encoding import MAX_WINDOWS, Encoding, Window, encode
 from core.explain import add_saliency, clear_cache, explain
 from core.explanation import Explanation
-from core.faithfulness import ExplainerFaithfulness, FaithfulnessReport, faithfulness
-from core.importance import ATTENTION_VARIANTS, EXPLAINERS, importance_order, token_importance
-from core.layerwise import LayerSpan, LayerwiseReport, layer_answers
 from core.models import LoadedModel, ModelLoadError, load_model
-from core.report import Report, build_report
-from core.sanity import SanityReport, sanity_check
+from core.trust import (
+    ATTENTION_VARIANTS,
+    EXPLAINERS,
+    Comparison,
+    ContextWord,
+    ExplainerFaithfulness,
+    FaithfulnessReport,
+    LayerSpan,
+    LayerwiseReport,
+    Report,
+    SanityReport,
+    WordAlignment,
+    align,
+    build_report,
+    compare_explanations,
+    compare_models,
+    context_words,
+    faithfulness,
+    importance_order,
+    layer_answers,
+    sanity_check,
+    token_importance,
+)
 from core.types import DEFAULT_MODEL, METHODS, TARGETS
 
 __all__ = [

@@ -8,11 +8,13 @@ Token spans are start-inclusive, end-exclusive, like character spans.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.encoding import Encoding, Window
+from core.encoding import Encoding, Window, context_positions
+from core.types import Role
 
 DEFAULT_TOP_K = 5
 DEFAULT_MAX_ANSWER_TOKENS = 30
@@ -66,9 +68,33 @@ def window_spans(
     top_k: int,
 ) -> list[Span]:
     """The best ``top_k`` spans inside one window's context tokens."""
+    return candidate_spans(
+        window.roles,
+        window.offsets,
+        context,
+        start_logits,
+        end_logits,
+        window_index=window_index,
+        max_answer_tokens=max_answer_tokens,
+        top_k=top_k,
+    )
+
+
+def candidate_spans(
+    roles: Sequence[Role],
+    offsets: Sequence[tuple[int, int]],
+    context: str,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    *,
+    window_index: int = 0,
+    max_answer_tokens: int,
+    top_k: int,
+) -> list[Span]:
+    """The best ``top_k`` spans of a window given by its token roles and offsets (the rule in the module docstring)."""
     start_probs = softmax(start_logits)
     end_probs = softmax(end_logits)
-    positions = window.context_positions()
+    positions = context_positions(roles)
     if len(positions) == 0:
         return []
     scores = np.outer(start_probs[positions], end_probs[positions])
@@ -76,7 +102,7 @@ def window_spans(
     # A byte-level BPE token that stands only for a space (a lone "Ġ" before an emoji or CJK text) covers no
     # characters: a span ending on it would carry that space into the answer's text, so spans start and end on
     # tokens that cover text (the same span without the space token is scored on its own).
-    covers = np.array([window.offsets[p][1] > window.offsets[p][0] for p in positions])
+    covers = np.array([offsets[p][1] > offsets[p][0] for p in positions])
     allowed = (distance >= 0) & (distance < max_answer_tokens) & covers[:, None] & covers[None, :]
     scores = np.where(allowed, scores, -1.0)
     flat = np.argsort(-scores, axis=None)[: max(top_k, 1) * 4]
@@ -85,8 +111,8 @@ def window_spans(
         if scores[start_row, end_col] < 0:
             break
         start_token, last_token = int(positions[start_row]), int(positions[end_col])
-        start_char = window.offsets[start_token][0]
-        end_char = window.offsets[last_token][1]
+        start_char = offsets[start_token][0]
+        end_char = offsets[last_token][1]
         if end_char <= start_char:
             continue
         spans.append(
@@ -101,6 +127,69 @@ def window_spans(
             )
         )
     return spans
+
+
+def best_span(
+    roles: Sequence[Role],
+    offsets: Sequence[tuple[int, int]],
+    context: str,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    *,
+    window_index: int = 0,
+    max_answer_tokens: int = DEFAULT_MAX_ANSWER_TOKENS,
+) -> Span:
+    """The one span the rule picks from these logits, as for the answer itself.
+
+    Used on logits the model never answered from (the QA head applied to an inner layer), where every
+    candidate may cover only whitespace: then the best context token pair is returned with empty text.
+    """
+    found = candidate_spans(
+        roles,
+        offsets,
+        context,
+        start_logits,
+        end_logits,
+        window_index=window_index,
+        max_answer_tokens=max_answer_tokens,
+        top_k=1,
+    )
+    if found:
+        return found[0]
+    positions = context_positions(roles)
+    if len(positions) == 0:
+        raise ValueError("The window has no context tokens to pick a span from.")
+    scores = np.outer(softmax(start_logits)[positions], softmax(end_logits)[positions])
+    distance = positions[None, :] - positions[:, None]
+    scores = np.where((distance >= 0) & (distance < max_answer_tokens), scores, -1.0)
+    row, column = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    start, last = int(positions[row]), int(positions[column])
+    return Span("", float(scores[row, column]), 0, 0, window_index, start, last + 1)
+
+
+def spans_per_layer(
+    roles: Sequence[Role],
+    offsets: Sequence[tuple[int, int]],
+    context: str,
+    layer_start_logits: np.ndarray,
+    layer_end_logits: np.ndarray,
+    *,
+    window_index: int = 0,
+    max_answer_tokens: int = DEFAULT_MAX_ANSWER_TOKENS,
+) -> list[Span]:
+    """``best_span`` of every row of ``[layers + 1, tokens]`` logits (the QA head on each layer's hidden states)."""
+    return [
+        best_span(
+            roles,
+            offsets,
+            context,
+            start,
+            end,
+            window_index=window_index,
+            max_answer_tokens=max_answer_tokens,
+        )
+        for start, end in zip(layer_start_logits, layer_end_logits, strict=True)
+    ]
 
 
 def best_spans(

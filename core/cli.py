@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.explain import explain
-from core.faithfulness import PRECISIONS, RANDOM_ORDERS
-from core.importance import EXPLAINERS
 from core.models import ModelLoadError
-from core.report import build_report
 from core.saliency import IG_MAX_STEPS, IG_START_STEPS
-from core.sanity import SANITY_IG_STEPS
+from core.trust.faithfulness import PRECISIONS, RANDOM_ORDERS
+from core.trust.importance import EXPLAINERS
+from core.trust.report import build_report
+from core.trust.sanity import SANITY_IG_STEPS
 from core.types import DEFAULT_MODEL, METHODS
 
 
@@ -42,7 +42,7 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
     report_parser = commands.add_parser(
         "report",
         help="faithfulness, sanity check, layer-wise answers and (with 2+ models) agreement, as JSON",
-        description="Write the trust report (JSON shape: see core.report).",
+        description="Write the trust report (JSON shape: see core.trust.report).",
     )
     report_parser.add_argument(
         "--model", action="append", help="hub id or local checkpoint directory; repeat to compare models"

@@ -7,6 +7,7 @@ answer can come from any part of it; every window repeats the question.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,12 +45,17 @@ class Window:
 
     def context_positions(self) -> np.ndarray:
         """Token positions that hold context (the only places an answer may start or end)."""
-        return np.array([i for i, role in enumerate(self.roles) if role == "context"], dtype=np.int64)
+        return context_positions(self.roles)
 
     def context_char_range(self) -> tuple[int, int]:
         """The slice of the context this window covers, start-inclusive, end-exclusive."""
         spans = [self.offsets[i] for i, role in enumerate(self.roles) if role == "context"]
         return (spans[0][0], spans[-1][1]) if spans else (0, 0)
+
+
+def context_positions(roles: Sequence[Role]) -> np.ndarray:
+    """Token positions whose role is ``context``, as an int64 array."""
+    return np.array([i for i, role in enumerate(roles) if role == "context"], dtype=np.int64)
 
 
 @dataclass(frozen=True)

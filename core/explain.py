@@ -20,8 +20,9 @@ from core import saliency as saliency_module
 from core.answering import DEFAULT_MAX_ANSWER_TOKENS, DEFAULT_TOP_K, best_spans, softmax
 from core.encoding import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE, MAX_WINDOWS, Encoding, Window, encode
 from core.explanation import Explanation
+from core.inputs import batch_inputs
 from core.models import LoadedModel, load_model
-from core.saliency import ProgressCallback
+from core.progress import ProgressCallback, report_progress
 from core.types import DEFAULT_MODEL, METHODS, TARGETS, Method
 
 WINDOW_BATCH = 8
@@ -112,7 +113,7 @@ def add_saliency(
     stage_count = (1 if gradient_methods else 0) + (len(TARGETS) if "integrated_gradients" in chosen else 0)
     done = 0
     if gradient_methods:
-        _report(progress, "gradient", done / stage_count)
+        report_progress(progress, "gradient", done / stage_count)
         began = time.perf_counter()
         with loaded.lock:
             both = saliency_module.gradient_saliency(loaded, window, start, end)
@@ -124,7 +125,7 @@ def add_saliency(
         began = time.perf_counter()
         per_target = {}
         for target in TARGETS:
-            _report(progress, f"integrated_gradients.{target}", done / stage_count)
+            report_progress(progress, f"integrated_gradients.{target}", done / stage_count)
             with loaded.lock:
                 result = saliency_module.integrated_gradients(
                     loaded,
@@ -141,7 +142,7 @@ def add_saliency(
             done += 1
         saliency["integrated_gradients"] = per_target
         timings["saliency.integrated_gradients"] = time.perf_counter() - began
-    _report(progress, "done", 1.0)
+    report_progress(progress, "done", 1.0)
     updated = explanation.replace(
         saliency=saliency,
         convergence_delta=deltas,
@@ -166,7 +167,7 @@ def run_windows(loaded: LoadedModel, windows: Sequence[Window]) -> tuple[list[np
     ends: list[np.ndarray] = []
     for first in range(0, len(windows), WINDOW_BATCH):
         chunk = windows[first : first + WINDOW_BATCH]
-        inputs = _batch_inputs(loaded, chunk)
+        inputs = batch_inputs(loaded, chunk)
         with torch.no_grad():
             output = loaded.model(**inputs)
         for row, window in enumerate(chunk):
@@ -183,7 +184,7 @@ def _answer_and_attention(
     timings: dict[str, float],
     progress: ProgressCallback | None,
 ) -> Explanation:
-    _report(progress, "answer", 0.0)
+    report_progress(progress, "answer", 0.0)
     began = time.perf_counter()
     encoding = encode(
         loaded.tokenizer,
@@ -246,7 +247,7 @@ def _spans(
 
 def _window_detail(loaded: LoadedModel, window: Window) -> dict[str, np.ndarray]:
     """Logits, all attentions and the QA head applied to every layer, for one window."""
-    inputs = _batch_inputs(loaded, [window])
+    inputs = batch_inputs(loaded, [window])
     with torch.no_grad():
         output = loaded.model(**inputs, output_attentions=True, output_hidden_states=True)
         hidden = torch.stack(output.hidden_states)[:, 0]
@@ -259,23 +260,6 @@ def _window_detail(loaded: LoadedModel, window: Window) -> dict[str, np.ndarray]
         "layer_start_logits": layer_logits[..., 0].float().cpu().numpy(),
         "layer_end_logits": layer_logits[..., 1].float().cpu().numpy(),
     }
-
-
-def _batch_inputs(loaded: LoadedModel, windows: Sequence[Window]) -> dict[str, torch.Tensor]:
-    longest = max(window.length for window in windows)
-    pad = loaded.tokenizer.pad_token_id or 0
-    ids = torch.full((len(windows), longest), pad, dtype=torch.long)
-    mask = torch.zeros((len(windows), longest), dtype=torch.long)
-    types = torch.zeros((len(windows), longest), dtype=torch.long)
-    for row, window in enumerate(windows):
-        ids[row, : window.length] = torch.tensor(window.input_ids)
-        mask[row, : window.length] = 1
-        if window.token_type_ids is not None:
-            types[row, : window.length] = torch.tensor(window.token_type_ids)
-    inputs = {"input_ids": ids, "attention_mask": mask}
-    if windows[0].token_type_ids is not None:
-        inputs["token_type_ids"] = types
-    return {name: tensor.to(loaded.device) for name, tensor in inputs.items()}
 
 
 def answer_window(loaded: LoadedModel, explanation: Explanation) -> Window:
@@ -305,11 +289,6 @@ def _check_methods(methods: Iterable[Method]) -> list[Method]:
     if unknown:
         raise ValueError(f"Unknown saliency method(s) {unknown}; choose from {list(METHODS)}.")
     return chosen
-
-
-def _report(progress: ProgressCallback | None, stage: str, fraction: float) -> None:
-    if progress is not None:
-        progress(stage, fraction)
 
 
 def _cache_key(loaded: LoadedModel, question: str, context: str, settings: dict[str, Any]) -> tuple[Any, ...]:

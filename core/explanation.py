@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from core.answering import Span
+from core.answering import DEFAULT_MAX_ANSWER_TOKENS, Span, spans_per_layer
 from core.attention import (
     Word,
     attention_rollout,
@@ -145,19 +145,22 @@ class Explanation:
         return groups, merge_scores_to_words(self.saliency[method][target], groups)
 
     def layer_spans(self, max_answer_tokens: int | None = None) -> list[tuple[int, int, int]]:
-        """``(layer, start_token, end_token)`` the QA head would pick from each layer's hidden states."""
-        limit = max_answer_tokens or int(self.settings.get("max_answer_tokens", 30))
-        context = np.array([role == "context" for role in self.roles])
-        spans = []
-        for layer in range(self.layer_start_logits.shape[0]):
-            start_scores = np.where(context, self.layer_start_logits[layer], -np.inf)
-            end_scores = np.where(context, self.layer_end_logits[layer], -np.inf)
-            total = start_scores[:, None] + end_scores[None, :]
-            distance = np.arange(len(context))[None, :] - np.arange(len(context))[:, None]
-            total = np.where((distance >= 0) & (distance < limit), total, -np.inf)
-            start, end = np.unravel_index(int(np.argmax(total)), total.shape)
-            spans.append((layer, int(start), int(end) + 1))
-        return spans
+        """``(layer, start_token, end_token)`` the QA head would pick from each layer's hidden states.
+
+        The same rule as the answer's (``core.answering.best_span``); ``core.trust.layer_answers`` adds
+        probabilities and texts.
+        """
+        limit = max_answer_tokens or int(self.settings.get("max_answer_tokens", DEFAULT_MAX_ANSWER_TOKENS))
+        spans = spans_per_layer(
+            self.roles,
+            self.offsets,
+            self.context,
+            self.layer_start_logits,
+            self.layer_end_logits,
+            window_index=self.window_index,
+            max_answer_tokens=limit,
+        )
+        return [(layer, span.start_token, span.end_token) for layer, span in enumerate(spans)]
 
     def token_table(self) -> list[dict[str, Any]]:
         """One row per token: position, token, role, offsets, probabilities and every saliency."""

@@ -175,12 +175,12 @@ def _not_found_message(name: str, reason: str) -> str:
 def _from_pretrained(
     source: str, kwargs: dict[str, object], name: str
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    with _quiet_transformers():
+    with quiet_transformers():
         return _from_pretrained_loud(source, kwargs, name)
 
 
 @contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """Keep transformers' load reports and progress bars out of the app's and CLI's output."""
     verbosity = transformers_logging.get_verbosity()
     bars = transformers_logging.is_progress_bar_enabled()

@@ -16,15 +16,15 @@ Each method gives one value per token and per target (answer start, answer end):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients, Saliency
 
+from core.compute import fast_attention
 from core.encoding import Window
+from core.inputs import input_embeddings, window_tensors
 from core.models import LoadedModel
 from core.types import Method, Target, TokenScores
 
@@ -38,8 +38,6 @@ IG_RELATIVE_TOLERANCE = 0.01
 IG_ABSOLUTE_TOLERANCE = 1e-3
 IG_INTERNAL_BATCH = 16
 BASELINE_DESCRIPTION = "question and context word embeddings replaced by the [PAD] embedding; special tokens kept"
-
-ProgressCallback = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -61,18 +59,10 @@ class QAForward:
 
     def __init__(self, loaded: LoadedModel, window: Window) -> None:
         self.model = loaded.model
-        device = loaded.device
-        self.attention_mask = torch.ones(1, window.length, dtype=torch.long, device=device)
-        self.token_type_ids = (
-            torch.tensor([window.token_type_ids], device=device) if window.token_type_ids is not None else None
-        )
+        self.tensors = window_tensors(loaded, window)
 
     def __call__(self, inputs_embeds: torch.Tensor) -> torch.Tensor:
-        batch = inputs_embeds.shape[0]
-        kwargs: dict[str, torch.Tensor] = {"attention_mask": self.attention_mask.expand(batch, -1)}
-        if self.token_type_ids is not None:
-            kwargs["token_type_ids"] = self.token_type_ids.expand(batch, -1)
-        output = self.model(inputs_embeds=inputs_embeds, **kwargs)
+        output = self.model(inputs_embeds=inputs_embeds, **self.tensors.extra(inputs_embeds.shape[0]))
         return torch.cat([output.start_logits, output.end_logits], dim=-1)
 
 
@@ -81,38 +71,12 @@ def target_index(window: Window, target: Target, start_token: int, end_token: in
     return start_token if target == "start" else window.length + end_token - 1
 
 
-def input_embeddings(loaded: LoadedModel, input_ids: list[int]) -> torch.Tensor:
-    """Word embeddings ``[1, tokens, dim]``, detached: captum differentiates from here."""
-    ids = torch.tensor([input_ids], device=loaded.device)
-    with torch.no_grad():
-        return loaded.model.get_input_embeddings()(ids).detach()
-
-
 def baseline_ids(loaded: LoadedModel, window: Window) -> list[int]:
     """The baseline sequence: every question and context token replaced by ``[PAD]``."""
     pad = loaded.tokenizer.pad_token_id
     if pad is None:
         pad = loaded.tokenizer.unk_token_id
     return [token if role == "special" else pad for token, role in zip(window.input_ids, window.roles, strict=True)]
-
-
-@contextmanager
-def fast_attention(loaded: LoadedModel) -> Iterator[None]:
-    """Use SDPA attention for gradient passes (attention weights are not needed there), then restore."""
-    model = loaded.model
-    previous = model.config._attn_implementation
-    with loaded.lock:
-        switched = False
-        try:
-            model.set_attn_implementation("sdpa")
-            switched = True
-        except (ValueError, ImportError, AttributeError):
-            switched = False
-        try:
-            yield
-        finally:
-            if switched:
-                model.set_attn_implementation(previous)
 
 
 def gradient_saliency(

@@ -18,6 +18,9 @@ LayerHeadsArray: TypeAlias = np.ndarray
 TokenScores: TypeAlias = np.ndarray
 """float32 ``[tokens]``: one value per token of the explained window."""
 
+LayerHeadScores: TypeAlias = np.ndarray
+"""float64 ``[layers, heads]``: one figure per attention head (a head statistic)."""
+
 LayerTokenScores: TypeAlias = np.ndarray
 """float32 ``[layers + 1, tokens]``: row 0 is the embedding output, row ``l`` layer ``l``."""
 

@@ -10,7 +10,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-from tests.model_factory import ARCHITECTURES, build_minilm_qa_model, build_tiny_qa_model  # noqa: E402
+from core.fixtures import ARCHITECTURES, build_minilm_qa_model, build_tiny_qa_model  # noqa: E402
 
 # Architectures every architecture-generic test runs on (one per tokenizer family that matters most).
 CORE_ARCHITECTURES = ["bert", "distilbert", "roberta"]

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 import core
+from core.fixtures import TINY_MAX_LENGTH, minilm_source_dir
 from core.models import clear_model_cache
-from tests.model_factory import TINY_MAX_LENGTH, minilm_source_dir
 
 
 def test_load_model_twice_returns_the_same_object(tiny_bert_dir: str) -> None:

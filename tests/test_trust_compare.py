@@ -1,4 +1,4 @@
-"""core.compare: context words defined once, each model's tokens aligned onto them by character offsets."""
+"""core.trust.compare: context words defined once, each model's tokens aligned onto them by character offsets."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import core
-from core.compare import align, context_words, word_agreement
-from core.importance import token_importance
-from tests.model_factory import BUILTIN_SENTENCES
+from core.fixtures import BUILTIN_SENTENCES
+from core.trust.compare import align, context_words, word_agreement
+from core.trust.importance import token_importance
 
 QUESTION = "Who moved to München in 2015?"
 CONTEXT = (

@@ -1,4 +1,4 @@
-"""core.faithfulness: deletion/insertion curves, AOPC, ERASER scores, the random baseline, batching."""
+"""core.trust.faithfulness: deletion/insertion curves, AOPC, ERASER scores, the random baseline, batching."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from transformers import AutoTokenizer, BertConfig, BertForQuestionAnswering
 
 import core
 from core.explain import answer_window
-from core.faithfulness import (
+from core.trust.faithfulness import (
     ERASER_FRACTIONS,
     FRACTIONS,
     HIGHER_IS_BETTER,
@@ -21,7 +21,7 @@ from core.faithfulness import (
     replacement,
     span_probabilities,
 )
-from core.importance import EXPLAINERS, importance_order, token_importance
+from core.trust.importance import EXPLAINERS, importance_order, token_importance
 
 QUESTION = "Who designed the tower?"
 CONTEXT = "The Eiffel Tower was completed in 1889 and is 330 metres tall. It was designed by Gustave Eiffel's company."
@@ -35,7 +35,7 @@ def explained(tiny_qa_dir: str) -> core.Explanation:
 
 @pytest.fixture(scope="module")
 def report(explained: core.Explanation) -> core.FaithfulnessReport:
-    return core.faithfulness(explained)
+    return core.trust.faithfulness(explained)
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +163,8 @@ def test_identical_inputs_run_once_in_batches(report: core.FaithfulnessReport) -
 def test_batch_size_does_not_change_the_numbers(bert_explained: core.Explanation) -> None:
     explained = bert_explained
     few = {"explainers": ["gradient"], "random_orders": 1, "fractions": (0.25, 0.5), "eraser_fractions": (0.1,)}
-    one = core.faithfulness(explained, batch_size=1, **few)
-    many = core.faithfulness(explained, batch_size=64, **few)
+    one = core.trust.faithfulness(explained, batch_size=1, **few)
+    many = core.trust.faithfulness(explained, batch_size=64, **few)
     assert one.batches == one.forward_passes and many.batches == 1
     for name in one.explainers:
         np.testing.assert_allclose(one.explainers[name].deletion, many.explainers[name].deletion, rtol=1e-5)
@@ -173,8 +173,8 @@ def test_batch_size_does_not_change_the_numbers(bert_explained: core.Explanation
 
 def test_bfloat16_passes_stay_close_to_float32_and_are_recorded(bert_explained: core.Explanation) -> None:
     few = {"explainers": ["gradient"], "random_orders": 1, "fractions": (0.25, 0.5), "eraser_fractions": (0.1,)}
-    exact = core.faithfulness(bert_explained, **few)
-    fast = core.faithfulness(bert_explained, precision="bfloat16", **few)
+    exact = core.trust.faithfulness(bert_explained, **few)
+    fast = core.trust.faithfulness(bert_explained, precision="bfloat16", **few)
     assert exact.settings()["precision"] == "float32" and fast.settings()["precision"] == "bfloat16"
     assert fast.forward_passes == exact.forward_passes
     assert fast.original_probability == pytest.approx(exact.original_probability, rel=0.05)
@@ -184,7 +184,7 @@ def test_bfloat16_passes_stay_close_to_float32_and_are_recorded(bert_explained: 
     # Not the same numbers: the passes did run in bfloat16.
     assert fast.original_probability != exact.original_probability
     with pytest.raises(ValueError, match="precision"):
-        core.faithfulness(bert_explained, precision="float16", **few)  # type: ignore[arg-type]
+        core.trust.faithfulness(bert_explained, precision="float16", **few)  # type: ignore[arg-type]
 
 
 def test_span_probabilities_of_an_unmasked_row_is_the_answer_score(
@@ -208,7 +208,7 @@ def test_one_decisive_token_ranks_the_true_order_above_random(decisive_dir: str)
     assert explanation.answer.text == DECISIVE_WORD
     decisive = explanation.answer.start_token
     rest = [i for i, role in enumerate(explanation.roles) if role == "context" and i != decisive]
-    report = core.faithfulness(explanation, orders={"oracle": [decisive, *rest], "worst": [*rest, decisive]})
+    report = core.trust.faithfulness(explanation, orders={"oracle": [decisive, *rest], "worst": [*rest, decisive]})
     p_orig, p_empty = report.original_probability, report.empty_probability
     assert p_orig > 0.9 and p_empty < 1e-3
     oracle, worst, random = report.explainers["oracle"], report.explainers["worst"], report.explainers[RANDOM]
@@ -268,15 +268,15 @@ def test_importance_combines_start_and_end(bert_explained: core.Explanation) -> 
 def test_bad_arguments_are_refused(bert_explained: core.Explanation) -> None:
     explained = bert_explained
     with pytest.raises(ValueError, match="Fractions"):
-        core.faithfulness(explained, fractions=[0.5, 1.5])
+        core.trust.faithfulness(explained, fractions=[0.5, 1.5])
     with pytest.raises(ValueError, match="Unknown explainer"):
-        core.faithfulness(explained, explainers=["lime"])
+        core.trust.faithfulness(explained, explainers=["lime"])
     with pytest.raises(ValueError, match="permutation"):
-        core.faithfulness(explained, explainers=["gradient"], orders={"bad": [0, 1]})
+        core.trust.faithfulness(explained, explainers=["gradient"], orders={"bad": [0, 1]})
     partial = explained.replace(saliency={"gradient": explained.saliency["gradient"]})
     with pytest.raises(KeyError):
-        core.faithfulness(partial, explainers=["integrated_gradients"], compute_missing=False)
-    only = core.faithfulness(partial, compute_missing=False, random_orders=1)
+        core.trust.faithfulness(partial, explainers=["integrated_gradients"], compute_missing=False)
+    only = core.trust.faithfulness(partial, compute_missing=False, random_orders=1)
     assert "integrated_gradients" not in only.explainers and "gradient" in only.explainers
 
 

@@ -1,4 +1,4 @@
-"""core.layerwise: the QA head on every layer's hidden states, and the span it picks at each depth."""
+"""core.trust.layerwise: the QA head on every layer's hidden states, and the span it picks at each depth."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import core
-from tests.model_factory import BUILTIN_SENTENCES
+from core.fixtures import BUILTIN_SENTENCES
 
 QUESTION = "Who designed the Eiffel Tower?"
 CONTEXT = "The Eiffel Tower was completed in 1889 and is 330 metres tall. It was designed by Gustave Eiffel's company."

@@ -1,4 +1,4 @@
-"""core.report and ``python -m core report``: the trust report's JSON holds the documented keys."""
+"""core.trust.report and ``python -m core report``: the trust report's JSON holds the documented keys."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 import core
 from core.cli import main
-from core.faithfulness import RANDOM
-from core.importance import EXPLAINERS
+from core.trust.faithfulness import RANDOM
+from core.trust.importance import EXPLAINERS
 
 QUESTION = "Who designed the tower?"
 CONTEXT = "The Eiffel Tower was completed in 1889 and is 330 metres tall. It was designed by Gustave Eiffel's company."

@@ -1,4 +1,4 @@
-"""core.sanity: cascading model-parameter randomisation (Adebayo et al., 2018) on a copy of the model."""
+"""core.trust.sanity: cascading model-parameter randomisation (Adebayo et al., 2018) on a copy of the model."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import core
-from core import sanity as sanity_module
-from core.sanity import randomisation_steps, reinitialise
+from core.trust import sanity as sanity_module
+from core.trust.sanity import randomisation_steps, reinitialise
 
 QUESTION = "Who designed the Eiffel Tower?"
 CONTEXT = (

@@ -28,7 +28,7 @@ def explanation(tiny_bert_dir: str) -> core.Explanation:
 
 @pytest.fixture(scope="module")
 def faithfulness_report(explanation: core.Explanation) -> core.FaithfulnessReport:
-    return core.faithfulness(explanation, random_orders=1)
+    return core.trust.faithfulness(explanation, random_orders=1)
 
 
 def _renders(view: pn.viewable.Viewer, *elements: Any) -> None:

@@ -19,8 +19,8 @@ import panel as pn
 import param
 
 import core
-from core.compare import Comparison
-from core.importance import EXPLAINERS
+from core.trust.compare import Comparison
+from core.trust.importance import EXPLAINERS
 from dashboard.trust.common import (
     ANSWER_COLOR,
     NEGATIVE_COLOR,

@@ -18,7 +18,8 @@ import panel as pn
 import param
 
 import core
-from core.faithfulness import RANDOM, FaithfulnessReport, bfloat16_is_fast
+from core.compute import bfloat16_is_fast
+from core.trust.faithfulness import RANDOM, FaithfulnessReport
 from dashboard.trust.common import (
     PLOT_HEIGHT,
     SELECTION_COLOR,
@@ -67,7 +68,7 @@ class FaithfulnessView(TrustView):
         class_=FaithfulnessReport,
         default=None,
         allow_None=True,
-        doc="The faithfulness report on show (core.faithfulness).",
+        doc="The faithfulness report on show (core.trust.faithfulness).",
     )
     curve = param.Selector(
         default="deletion", objects=["deletion", "insertion"], doc="Which curves to draw: deletion or insertion."
@@ -115,7 +116,7 @@ class FaithfulnessView(TrustView):
     def work(self, explanation: core.Explanation, progress: Callable[[str, float], None]) -> FaithfulnessReport:
         # bfloat16 halves the wait where the CPU has it; the summary says which precision ran.
         precision = "bfloat16" if bfloat16_is_fast() else "float32"
-        return core.faithfulness(explanation, progress=progress, precision=precision)
+        return core.trust.faithfulness(explanation, progress=progress, precision=precision)
 
     def describe(self, result: FaithfulnessReport) -> str:
         return f"{result.forward_passes} forward passes in {result.seconds:.1f} s."

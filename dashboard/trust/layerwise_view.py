@@ -20,7 +20,7 @@ import panel as pn
 import param
 
 import core
-from core.layerwise import LayerwiseReport
+from core.trust.layerwise import LayerwiseReport
 from dashboard.trust.common import (
     ANSWER_COLOR,
     SELECTION_COLOR,

@@ -17,7 +17,7 @@ import panel as pn
 import param
 
 import core
-from core.sanity import SanityReport
+from core.trust.sanity import SanityReport
 from dashboard.trust.common import (
     FLAG_COLOR,
     PLOT_HEIGHT,

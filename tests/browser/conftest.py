@@ -20,15 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.support import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    LOCAL_ONLY,
-    PanelServer,
-    artifact_name,
-    server_environment,
-)
+from dashboard.fixtures.server import CHROMIUM, CHROMIUM_ARGS, PanelServer, server_environment
+from tests.browser.support import ARTIFACTS, LOCAL_ONLY, artifact_name
 
 # --------------------------------------------------------------------------- availability
 
@@ -63,7 +56,7 @@ def panel_server(chromium_path: str) -> Iterator[Callable[..., PanelServer]]:
     started: list[PanelServer] = []
 
     def start(name: str, models: Sequence[str], env: dict[str, str] | None = None) -> PanelServer:
-        server = PanelServer(name=name, models=list(models), env=env or server_environment())
+        server = PanelServer(name=name, models=list(models), env=env or server_environment(), log_dir=ARTIFACTS)
         started.append(server)  # before starting: stopped at the end even if it never answers
         server.start()
         server.wait_until_ready()

@@ -15,92 +15,19 @@ from typing import Any
 
 import numpy as np
 
+from dashboard.fixtures.page_scripts import (
+    ANSWER_TIMEOUT_MS,
+    JS_ATTENTION_BANDS,
+    JS_ATTENTION_IMAGE,
+    JS_DATA_TO_PAGE,
+    JS_HAS_FIGURE,
+    JS_IDLE,
+    JS_SCROLL_TO_FIGURE,
+    JS_SELECTED_GLYPHS,
+    UI_TIMEOUT_MS,
+    page_function,
+)
 from tests.browser.support import ARTIFACTS, artifact_name
-
-UI_TIMEOUT_MS = 30_000
-"""Widgets, captions and plot updates: normally well under a second."""
-ANSWER_TIMEOUT_MS = 90_000
-"""An answer from MiniLM on a short example takes ~2 s on 2 cores; generous for a loaded machine."""
-SALIENCY_TIMEOUT_MS = 120_000
-"""Integrated gradients in the background: ~6 s for the short example on one core."""
-
-# Shared by every snippet below: find a figure by what it shows.
-_JS_PRELUDE = r"""
-const FIGURES = {
-  attention: (f) => f.below.some((a) => a.axis_label === "attended to (key)"),
-  head_view: (f) => f.renderers.some((r) => r.glyph && r.glyph.type === "Segment"),
-  question_attention: (f) => f.left.some((a) => a.axis_label === "share of largest"),
-  start_probabilities: (f) => f.left.some((a) => a.axis_label === "P(start)"),
-  model_view: (f) => f.below.some((a) => a.axis_label === "head"),
-};
-function documentModels() {
-  if (!window.Bokeh || !Bokeh.documents || Bokeh.documents.length === 0) { return []; }
-  return Array.from(Bokeh.documents[0]._all_models.values());
-}
-function figure(name) {
-  // The figure of that kind that the page shows (has a view), else any of that kind.
-  const all = documentModels().filter((m) => m.type === "Figure" && FIGURES[name](m));
-  const shown = all.filter((m) => Bokeh.index.find_one(m) !== null);
-  return shown.length ? shown[shown.length - 1] : (all.length ? all[all.length - 1] : null);
-}
-function column(source, name) {
-  const data = source.data;
-  return data instanceof Map ? data.get(name) : data[name];
-}
-function dataRenderer(fig, glyphType, columnName) {
-  return fig.renderers.find((r) => r.glyph && r.glyph.type === glyphType
-    && (columnName == null || column(r.data_source, columnName) !== undefined)) || null;
-}
-"""
-
-
-def page_function(body: str) -> str:
-    """A page function ``(arg) => ...`` with the prelude in scope."""
-    return f"(arg) => {{ {_JS_PRELUDE}\n{body} }}"
-
-
-JS_HAS_FIGURE = page_function("return figure(arg) !== null && Bokeh.index.find_one(figure(arg)) !== null;")
-
-JS_ATTENTION_IMAGE = page_function(
-    """
-    const fig = figure("attention");
-    if (fig === null) { return null; }
-    const image = column(dataRenderer(fig, "Image").data_source, "image")[0];
-    return {shape: Array.from(image.shape), values: Array.from(image)};
-    """
-)
-
-JS_ATTENTION_BANDS = page_function(
-    """
-    const fig = figure("attention");
-    return fig.renderers.filter((r) => r.glyph && r.glyph.type === "Quad").map((r) => ({
-      start: Array.from(column(r.data_source, "start")), end: Array.from(column(r.data_source, "end")),
-    }));
-    """
-)
-
-JS_SELECTED_GLYPHS = page_function(
-    """
-    const fig = figure(arg.figure);
-    if (fig === null) { return null; }
-    const renderer = dataRenderer(fig, arg.glyph, arg.column);
-    return Array.from(renderer.data_source.selected.indices).sort((a, b) => a - b);
-    """
-)
-
-JS_SCROLL_TO_FIGURE = page_function(
-    "Bokeh.index.find_one(figure(arg)).el.scrollIntoView({block: 'center'}); return true;"
-)
-
-JS_DATA_TO_PAGE = page_function(
-    """
-    const view = Bokeh.index.find_one(figure(arg.figure));
-    const canvas = view.canvas_view.el.getBoundingClientRect();
-    return [canvas.left + view.frame.x_scale.compute(arg.x), canvas.top + view.frame.y_scale.compute(arg.y)];
-    """
-)
-
-JS_IDLE = "() => window.Bokeh !== undefined && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle"
 
 
 class DashboardPage:

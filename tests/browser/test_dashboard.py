@@ -23,8 +23,10 @@ except ImportError:  # the chromium_path fixture skips (or, on CI, fails) with t
 
 import core
 from core.examples import Example, find_example, load_examples
-from tests.browser.dashboard_page import ANSWER_TIMEOUT_MS, SALIENCY_TIMEOUT_MS, UI_TIMEOUT_MS, DashboardPage
-from tests.browser.support import PanelServer, assert_clean_console
+from dashboard.fixtures.page_scripts import ANSWER_TIMEOUT_MS, SALIENCY_TIMEOUT_MS, UI_TIMEOUT_MS
+from dashboard.fixtures.server import PanelServer
+from tests.browser.dashboard_page import DashboardPage
+from tests.browser.support import assert_clean_console
 
 pytestmark = pytest.mark.browser
 

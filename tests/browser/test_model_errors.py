@@ -20,8 +20,10 @@ except ImportError:  # the chromium_path fixture skips (or, on CI, fails) with t
 
 import core
 from core.examples import find_example
-from tests.browser.dashboard_page import ANSWER_TIMEOUT_MS, UI_TIMEOUT_MS, DashboardPage
-from tests.browser.support import PanelServer, assert_clean_console, server_environment
+from dashboard.fixtures.page_scripts import ANSWER_TIMEOUT_MS, UI_TIMEOUT_MS
+from dashboard.fixtures.server import PanelServer, server_environment
+from tests.browser.dashboard_page import DashboardPage
+from tests.browser.support import assert_clean_console
 
 pytestmark = pytest.mark.browser
 

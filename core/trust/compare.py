@@ -16,7 +16,7 @@ tokens cannot be compared across models. Words can:
 - **rank agreement** between two models is Spearman's rho of their word scores over the words
   both have a score for (``scipy.stats.spearmanr``).
 
-Token scores are the explainers' importance from ``core.importance`` (start and end maps summed,
+Token scores are the explainers' importance from ``core.trust.importance`` (start and end maps summed,
 signed for the signed methods).
 """
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
 import time
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -32,13 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from core.answering import Span
 from core.explain import explain
 from core.explanation import Explanation
-from core.importance import EXPLAINERS, Combine, token_importance
 from core.models import LoadedModel
+from core.progress import ProgressCallback, report_progress, sub_progress
+from core.trust.importance import EXPLAINERS, Combine, token_importance
+from core.trust.stats import json_float, spearman
 from core.types import METHODS
 
 DEFAULT_EXPLAINERS: tuple[str, ...] = METHODS
@@ -173,7 +173,7 @@ class ModelSide:
             "answer": self.answer.to_dict(),
             "top_k": [span.to_dict() for span in self.top_k],
             "answer_words": list(self.answer_words),
-            "word_saliency": {name: [_json_float(v) for v in values] for name, values in self.word_scores.items()},
+            "word_saliency": {name: [json_float(v) for v in values] for name, values in self.word_scores.items()},
             "tokens_per_word": [list(t) for t in self.alignment.tokens],
         }
 
@@ -193,8 +193,8 @@ class PairAgreement:
         return {
             "a": self.a,
             "b": self.b,
-            "spearman": _json_float(self.spearman),
-            "p_value": _json_float(self.p_value),
+            "spearman": json_float(self.spearman),
+            "p_value": json_float(self.p_value),
             "words": self.words,
         }
 
@@ -316,16 +316,26 @@ def compare_models(
     explainers: Iterable[str] = DEFAULT_EXPLAINERS,
     *,
     combine: Combine = "signed",
+    progress: ProgressCallback | None = None,
     **explain_options: Any,
 ) -> Comparison:
     """Answer and explain ``question`` with every model in ``models``, then align them on the context's words.
 
     ``explain_options`` go to ``core.explain`` (``ig_max_steps``, ``max_length``...). The saliency
     methods among ``explainers`` are computed; attention variants come with every explanation.
+    ``progress`` hears ``("<model>: <stage>", fraction)`` of the whole comparison.
     """
     chosen = list(dict.fromkeys(explainers))
     methods = [name for name in chosen if name in METHODS]
-    explanations = [explain(question, context, model=model, methods=methods, **explain_options) for model in models]
+    explanations = []
+    for index, model in enumerate(models):
+        name = model.name if isinstance(model, LoadedModel) else str(model)
+        within = sub_progress(progress, f"{name}: ", index / len(models), (index + 1) / len(models))
+        report_progress(within, "explain", 0.0)
+        explanations.append(
+            explain(question, context, model=model, methods=methods, progress=within, **explain_options)
+        )
+    report_progress(progress, "done", 1.0)
     return compare_explanations(explanations, chosen, combine=combine)
 
 
@@ -334,11 +344,8 @@ def word_agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     both = ~np.isnan(a) & ~np.isnan(b)
-    count = int(both.sum())
-    if count < 2 or np.ptp(a[both]) == 0 or np.ptp(b[both]) == 0:
-        return float("nan"), float("nan"), count
-    result = spearmanr(a[both], b[both])
-    return float(result.statistic), float(result.pvalue), count
+    rho, p_value = spearman(a[both], b[both])
+    return rho, p_value, int(both.sum())
 
 
 def _agreement(a: str, b: str, scores_a: np.ndarray, scores_b: np.ndarray) -> PairAgreement:
@@ -353,10 +360,6 @@ def _unique_names(names: Sequence[str]) -> list[str]:
         seen[name] = seen.get(name, 0) + 1
         unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
     return unique
-
-
-def _json_float(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
 
 
 __all__ = [

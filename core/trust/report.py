@@ -1,7 +1,7 @@
 """One JSON report on whether to trust the explanations: faithfulness, sanity, layers, models side by side.
 
 ``build_report(question, context, models)`` runs, for every model: ``core.explain`` (all saliency
-methods), ``core.faithfulness``, ``core.sanity_check`` and ``core.layer_answers``; with two or more
+methods), ``core.trust.faithfulness``, ``core.sanity_check`` and ``core.layer_answers``; with two or more
 models also ``core.compare_explanations``. ``python -m core report`` writes it as JSON::
 
     python -m core report --model ./squad-a --model ./squad-b \\
@@ -54,23 +54,25 @@ constant map)::
     }
 
 Explainers are ``gradient``, ``gradient_x_input``, ``integrated_gradients``, ``attention_mean``,
-``attention_rollout`` and ``question_to_context`` (see ``core.importance``); the definitions of
-every number are in ``core.faithfulness``, ``core.sanity``, ``core.layerwise`` and ``core.compare``.
+``attention_rollout`` and ``question_to_context`` (see ``core.trust.importance``); the definitions
+of every number are in ``core.trust.faithfulness``, ``sanity``, ``layerwise`` and ``compare``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.compare import Comparison, compare_explanations
 from core.explain import explain
 from core.explanation import Explanation
-from core.faithfulness import (
+from core.models import LoadedModel, load_model
+from core.progress import ProgressCallback, report_progress, sub_progress
+from core.trust.compare import Comparison, compare_explanations
+from core.trust.faithfulness import (
     ERASER_FRACTIONS,
     FRACTIONS,
     RANDOM_ORDERS,
@@ -78,16 +80,13 @@ from core.faithfulness import (
     Precision,
     faithfulness,
 )
-from core.importance import EXPLAINERS
-from core.layerwise import LayerwiseReport, layer_answers
-from core.models import LoadedModel, load_model
-from core.sanity import SANITY_IG_STEPS, SANITY_THRESHOLD, SanityReport, sanity_check
+from core.trust.importance import EXPLAINERS
+from core.trust.layerwise import LayerwiseReport, layer_answers
+from core.trust.sanity import SANITY_IG_STEPS, SANITY_THRESHOLD, SanityReport, sanity_check
 from core.types import METHODS
 
 FORMAT_NAME = "qa-lens/trust-report"
 FORMAT_VERSION = 1
-
-ProgressCallback = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -200,7 +199,7 @@ def build_report(
 
     ``explain_options`` go to ``core.explain`` (``ig_max_steps``, ``max_length``...). ``sanity=False``
     skips the randomisation check (its integrated gradients are the slowest part on big models).
-    ``precision`` is the faithfulness passes' (``core.faithfulness``).
+    ``precision`` is the faithfulness passes' (``core.trust.faithfulness``).
     """
     began = time.perf_counter()
     if not models:
@@ -217,12 +216,19 @@ def build_report(
         loaded = model if isinstance(model, LoadedModel) else load_model(model)
         name = _unique(loaded.name, reports)
         stage = f"{name}: "
-        _report(progress, stage + "explain", index / len(models))
+        share = 1.0 / len(models)
+        report_progress(progress, stage + "explain", index * share)
         timings: dict[str, float] = {}
         clock = time.perf_counter()
-        explanation = explain(question, context, model=loaded, methods=methods, **explain_options)
+        explanation = explain(
+            question,
+            context,
+            model=loaded,
+            methods=methods,
+            progress=sub_progress(progress, stage, index * share, (index + 0.3) * share),
+            **explain_options,
+        )
         timings["explain"] = time.perf_counter() - clock
-        _report(progress, stage + "faithfulness", (index + 0.3) / len(models))
         clock = time.perf_counter()
         faith = faithfulness(
             explanation,
@@ -233,14 +239,20 @@ def build_report(
             random_orders=random_orders,
             seed=seed,
             precision=precision,
+            progress=sub_progress(progress, stage, (index + 0.3) * share, (index + 0.6) * share),
         )
         timings["faithfulness"] = time.perf_counter() - clock
         checked = None
         if sanity and methods:
-            _report(progress, stage + "sanity", (index + 0.6) / len(models))
             clock = time.perf_counter()
             checked = sanity_check(
-                explanation, loaded, methods, threshold=sanity_threshold, seed=seed, ig_steps=sanity_ig_steps
+                explanation,
+                loaded,
+                methods,
+                threshold=sanity_threshold,
+                seed=seed,
+                ig_steps=sanity_ig_steps,
+                progress=sub_progress(progress, stage + "sanity ", (index + 0.6) * share, (index + 1) * share),
             )
             timings["sanity"] = time.perf_counter() - clock
         clock = time.perf_counter()
@@ -250,7 +262,7 @@ def build_report(
         explanations.append(explanation)
         names.append(name)
     comparison = compare_explanations(explanations, chosen, names=names) if len(explanations) > 1 else None
-    _report(progress, "done", 1.0)
+    report_progress(progress, "done", 1.0)
     first = explanations[0]
     return Report(
         question=first.question,
@@ -268,11 +280,6 @@ def _unique(name: str, taken: dict[str, Any]) -> str:
     while f"{name}#{count}" in taken:
         count += 1
     return f"{name}#{count}"
-
-
-def _report(progress: ProgressCallback | None, stage: str, fraction: float) -> None:
-    if progress is not None:
-        progress(stage, fraction)
 
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ModelReport", "Report", "build_report"]

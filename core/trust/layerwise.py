@@ -8,7 +8,7 @@ the same forward pass as the answer. This module turns those logits into, per la
 
 - start and end probabilities over the window's tokens (softmax over the whole window, as for the
   answer itself);
-- the span the model would pick at that depth, decoded by ``core.answering.window_spans``, the
+- the span the model would pick at that depth, decoded by ``core.answering.best_span``, the
   very rule that picks the final answer (context tokens only, end at or after start, at most
   ``max_answer_tokens`` long, score ``p_start * p_end``): so the last layer's span *is* the answer;
 - the probability the final answer's span already has at that depth, and whether the layer's span
@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from core.answering import DEFAULT_MAX_ANSWER_TOKENS, softmax, window_spans
-from core.encoding import Window
+from core.answering import DEFAULT_MAX_ANSWER_TOKENS, softmax, spans_per_layer
 from core.explanation import Explanation
 
 
@@ -97,37 +96,30 @@ class LayerwiseReport:
 def layer_answers(explanation: Explanation, max_answer_tokens: int | None = None) -> LayerwiseReport:
     """The answer the QA head reads from each layer of ``explanation``'s window (see the module docstring)."""
     limit = int(max_answer_tokens or explanation.settings.get("max_answer_tokens", DEFAULT_MAX_ANSWER_TOKENS))
-    view = _window_view(explanation)
     start_probs = softmax(np.asarray(explanation.layer_start_logits, dtype=np.float32)).astype(np.float64)
     end_probs = softmax(np.asarray(explanation.layer_end_logits, dtype=np.float32)).astype(np.float64)
     answer = explanation.answer
     spans: list[LayerSpan] = []
-    for layer in range(start_probs.shape[0]):
-        candidates = window_spans(
-            view,
-            explanation.window_index,
-            explanation.context,
-            explanation.layer_start_logits[layer],
-            explanation.layer_end_logits[layer],
-            max_answer_tokens=limit,
-            top_k=1,
-        )
+    picked = spans_per_layer(
+        explanation.roles,
+        explanation.offsets,
+        explanation.context,
+        explanation.layer_start_logits,
+        explanation.layer_end_logits,
+        window_index=explanation.window_index,
+        max_answer_tokens=limit,
+    )
+    for layer, best in enumerate(picked):
         answer_probability = float(start_probs[layer, answer.start_token] * end_probs[layer, answer.end_token - 1])
-        if candidates:
-            best = candidates[0]
-            start, end, text, score = best.start_token, best.end_token, best.text, best.score
-        else:  # every candidate covered only whitespace: report the best token pair anyway
-            start, end = _best_pair(start_probs[layer], end_probs[layer], view, limit)
-            text, score = "", float(start_probs[layer, start] * end_probs[layer, end - 1])
         spans.append(
             LayerSpan(
                 layer=layer,
-                start_token=int(start),
-                end_token=int(end),
-                text=text,
-                score=float(score),
+                start_token=best.start_token,
+                end_token=best.end_token,
+                text=best.text,
+                score=best.score,
                 answer_probability=answer_probability,
-                matches_answer=(start, end) == (answer.start_token, answer.end_token),
+                matches_answer=(best.start_token, best.end_token) == (answer.start_token, answer.end_token),
             )
         )
     forms_at = None
@@ -144,27 +136,6 @@ def layer_answers(explanation: Explanation, max_answer_tokens: int | None = None
         spans=spans,
         answer_forms_at=forms_at,
     )
-
-
-def _window_view(explanation: Explanation) -> Window:
-    """The explained window as ``core.answering`` reads it (roles and offsets; ids are not needed)."""
-    return Window(
-        input_ids=[],
-        token_type_ids=None,
-        tokens=list(explanation.tokens),
-        roles=list(explanation.roles),
-        offsets=list(explanation.offsets),
-        word_ids=list(explanation.word_ids),
-    )
-
-
-def _best_pair(start: np.ndarray, end: np.ndarray, view: Window, limit: int) -> tuple[int, int]:
-    positions = view.context_positions()
-    scores = np.outer(start[positions], end[positions])
-    distance = positions[None, :] - positions[:, None]
-    scores = np.where((distance >= 0) & (distance < limit), scores, -1.0)
-    row, column = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    return int(positions[row]), int(positions[column]) + 1
 
 
 __all__ = ["LayerSpan", "LayerwiseReport", "layer_answers"]

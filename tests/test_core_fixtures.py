@@ -9,7 +9,7 @@ import torch
 from tokenizers import decoders
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from tests.model_factory import ARCHITECTURES, TINY_MAX_LENGTH, build_tiny_qa_model
+from core.fixtures import ARCHITECTURES, TINY_MAX_LENGTH, build_tiny_qa_model
 
 QUESTION = "Who moved to München in 2015?"
 CONTEXT = "Jürgen moved to München in 2015; he said the café near 東京 station (Ελλάδα Street) was great 🎉!"

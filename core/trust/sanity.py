@@ -16,7 +16,7 @@ norms in text). The test here:
    (``spearman_abs``, as Adebayo et al. also report), over every question and context token
    (special tokens left out: their gradients dwarf the rest and would dominate the ranks).
 
-Maps are the start and end maps combined as everywhere (``core.importance``: their sum, signed
+Maps are the start and end maps combined as everywhere (``core.trust.importance``: their sum, signed
 for the signed methods). Re-initialisation follows BERT's own scheme: linear and embedding
 weights ~ N(0, ``initializer_range``), biases 0, LayerNorm weight 1 and bias 0, from a seeded
 generator.
@@ -37,21 +37,22 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 from torch import nn
 
 from core.encoding import Window
 from core.explain import answer_window
 from core.explanation import Explanation
-from core.importance import Combine, combine_targets
 from core.models import LoadedModel, load_model
+from core.progress import ProgressCallback, report_progress
 from core.saliency import gradient_saliency, integrated_gradients
+from core.trust.importance import Combine, combine_targets
+from core.trust.stats import json_float, spearman
 from core.types import METHODS, TARGETS, Method, Target
 
 SANITY_THRESHOLD = 0.5
@@ -60,7 +61,6 @@ HEAD_STEP = "qa_outputs"
 EMBEDDINGS_STEP = "embeddings"
 
 Mode = Literal["cascading", "independent"]
-ProgressCallback = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,8 @@ class SanityReport:
             "mode": self.mode,
             "steps": list(self.steps),
             "methods": list(self.methods),
-            "spearman": {m: [_json_float(v) for v in values] for m, values in self.spearman.items()},
-            "spearman_abs": {m: [_json_float(v) for v in values] for m, values in self.spearman_abs.items()},
+            "spearman": {m: [json_float(v) for v in values] for m, values in self.spearman.items()},
+            "spearman_abs": {m: [json_float(v) for v in values] for m, values in self.spearman_abs.items()},
             "flagged": list(self.flagged),
             "flag_step": self.flag_step,
             "threshold": self.threshold,
@@ -209,31 +209,31 @@ def sanity_check(
             for method, per_target in _saliency(work, window, chosen, start, end, ig_steps).items()
         }
 
-    _report(progress, "original", 0.0)
+    report_progress(progress, "original", 0.0)
     original = maps()
     randomised: dict[str, list[np.ndarray]] = {method: [] for method in chosen}
     for index, (_label, module) in enumerate(steps):
-        _report(progress, _label, (index + 1) / total)
+        report_progress(progress, _label, (index + 1) / total)
         saved = None if mode == "cascading" else {k: v.clone() for k, v in module.state_dict().items()}
         reinitialise(module, std, generator)
         for method, values in maps().items():
             randomised[method].append(values)
         if saved is not None:
             module.load_state_dict(saved)
-    _report(progress, "done", 1.0)
-    spearman = {m: [_spearman(original[m], after) for after in randomised[m]] for m in chosen}
-    spearman_abs = {m: [_spearman(np.abs(original[m]), np.abs(after)) for after in randomised[m]] for m in chosen}
+    report_progress(progress, "done", 1.0)
+    rho = {m: [spearman(original[m], after)[0] for after in randomised[m]] for m in chosen}
+    rho_abs = {m: [spearman(np.abs(original[m]), np.abs(after))[0] for after in randomised[m]] for m in chosen}
     labels = [label for label, _module in steps]
     flag_step = _flag_step(labels)
     flag_index = labels.index(flag_step)
-    flagged = [m for m in chosen if _at_least(spearman[m][flag_index], threshold)]
+    flagged = [m for m in chosen if _at_least(rho[m][flag_index], threshold)]
     return SanityReport(
         model=loaded.name,
         mode=mode,
         steps=labels,
         methods=chosen,
-        spearman=spearman,
-        spearman_abs=spearman_abs,
+        spearman=rho,
+        spearman_abs=rho_abs,
         flagged=flagged,
         flag_step=flag_step,
         threshold=threshold,
@@ -281,23 +281,8 @@ def _normal(weight: torch.Tensor, std: float, generator: torch.Generator) -> Non
     weight.copy_(drawn.to(device=weight.device, dtype=weight.dtype))
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
-
-
 def _at_least(value: float, threshold: float) -> bool:
     return not math.isnan(value) and value >= threshold
-
-
-def _json_float(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
-
-
-def _report(progress: ProgressCallback | None, stage: str, fraction: float) -> None:
-    if progress is not None:
-        progress(stage, fraction)
 
 
 __all__ = [

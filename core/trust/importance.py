@@ -88,11 +88,6 @@ def combine_targets(per_target: Mapping[str, np.ndarray], combine: Combine = "si
     return start + end
 
 
-def available_explainers(explanation: Explanation) -> list[str]:
-    """The explainers this explanation can rank by: computed saliency methods and every attention variant."""
-    return [m for m in METHODS if m in explanation.saliency] + list(ATTENTION_VARIANTS)
-
-
 def importance_order(scores: np.ndarray, positions: Sequence[int] | np.ndarray) -> np.ndarray:
     """``positions`` sorted by descending ``scores`` (ties by position): the most important first."""
     positions = np.asarray(positions, dtype=np.int64)
@@ -103,18 +98,11 @@ def importance_order(scores: np.ndarray, positions: Sequence[int] | np.ndarray) 
     return positions[ranked]
 
 
-def context_positions(explanation: Explanation) -> np.ndarray:
-    """Token positions of the explained window that hold context."""
-    return np.array([i for i, role in enumerate(explanation.roles) if role == "context"], dtype=np.int64)
-
-
 __all__ = [
     "ATTENTION_VARIANTS",
     "EXPLAINERS",
     "SIGNED_METHODS",
-    "available_explainers",
     "combine_targets",
-    "context_positions",
     "importance_order",
     "token_importance",
 ]

@@ -1,9 +1,9 @@
 """Faithfulness of every explainer: deletion and insertion curves, AOPC, ERASER comprehensiveness and sufficiency.
 
 Does removing the tokens an explainer calls important really change the model's answer? For every
-saliency method and attention variant (``core.importance.EXPLAINERS``) and for a random order:
+saliency method and attention variant (``core.trust.importance.EXPLAINERS``) and for a random order:
 
-- **order**: the window's context tokens, most important first (``core.importance``: start and end
+- **order**: the window's context tokens, most important first (``core.trust.importance``: start and end
   maps summed, signed for the signed methods). Question and special tokens are never touched.
 - **removing a token** replaces its id by the tokenizer's mask token (``[MASK]``, ``<mask>``; the
   pad token when the tokenizer has no mask token) and keeps its position, attention mask and
@@ -47,7 +47,7 @@ actually run, ``inputs_requested`` those before de-duplication. Batching barely 
 384 tokens (the passes are compute-bound); ``precision="bfloat16"`` runs them under bfloat16
 autocast: on a CPU with native bfloat16 (AVX512-BF16, AMX) the full report at 384 tokens took
 half the time, with curve points within 1.2 % (relative) of float32's (bench/bench_faithfulness.py).
-``bfloat16_is_fast()`` tells whether this CPU has it. The default stays ``float32``: the curves
+``core.compute.bfloat16_is_fast()`` tells whether this CPU has it. The default stays ``float32``: the curves
 then use exactly the probabilities ``core.explain`` reports.
 """
 
@@ -56,26 +56,27 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from core.encoding import Window
+from core.compute import fast_attention
+from core.encoding import Window, context_positions
 from core.explain import add_saliency, answer_window
 from core.explanation import Explanation
-from core.importance import (
+from core.inputs import window_tensors
+from core.models import LoadedModel, load_model
+from core.progress import ProgressCallback, report_progress
+from core.trust.importance import (
     ATTENTION_VARIANTS,
     EXPLAINERS,
     Combine,
-    context_positions,
     importance_order,
     token_importance,
 )
-from core.models import LoadedModel, load_model
-from core.saliency import fast_attention
 from core.types import METHODS
 
 FRACTIONS: tuple[float, ...] = tuple(round(step / 10, 1) for step in range(11))
@@ -103,8 +104,6 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "comprehensiveness": True,
     "sufficiency": False,
 }
-
-ProgressCallback = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -313,7 +312,7 @@ def faithfulness(
     if missing:
         explanation = add_saliency(explanation, missing, model=loaded)
     window = answer_window(loaded, explanation)
-    positions = context_positions(explanation)
+    positions = context_positions(explanation.roles)
     count = len(positions)
     ranked: dict[str, tuple[str, list[np.ndarray]]] = {}
     for name in names:
@@ -453,14 +452,9 @@ def span_probabilities(
     if replacement_id is None:
         replacement_id = replacement(loaded)[0]
     device = loaded.device
-    base = torch.tensor(window.input_ids, dtype=torch.long, device=device)
+    tensors = window_tensors(loaded, window)
+    base = tensors.input_ids[0]
     mask_rows = torch.from_numpy(np.ascontiguousarray(removed)).to(device)
-    types = (
-        torch.tensor([window.token_type_ids], dtype=torch.long, device=device)
-        if window.token_type_ids is not None
-        else None
-    )
-    attention = torch.ones(1, window.length, dtype=torch.long, device=device)
     results = np.empty(len(removed), dtype=np.float64)
     batches = 0
     total = max(math.ceil(len(removed) / batch_size), 1)
@@ -469,25 +463,13 @@ def span_probabilities(
         for first in range(0, len(removed), batch_size):
             chunk = mask_rows[first : first + batch_size]
             ids = torch.where(chunk, torch.full_like(base, replacement_id), base)
-            inputs: dict[str, torch.Tensor] = {"input_ids": ids, "attention_mask": attention.expand(len(chunk), -1)}
-            if types is not None:
-                inputs["token_type_ids"] = types.expand(len(chunk), -1)
-            output = loaded.model(**inputs)
+            output = loaded.model(input_ids=ids, **tensors.extra(len(chunk)))
             log_start = torch.log_softmax(output.start_logits.double(), dim=-1)[:, start_token]
             log_end = torch.log_softmax(output.end_logits.double(), dim=-1)[:, end_token - 1]
             results[first : first + len(chunk)] = (log_start + log_end).exp().cpu().numpy()
             batches += 1
-            if progress is not None:
-                progress("faithfulness", batches / total)
+            report_progress(progress, "faithfulness", batches / total)
     return results, batches
-
-
-def bfloat16_is_fast() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), so bfloat16 passes pay off."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def _scores(
@@ -575,7 +557,6 @@ __all__ = [
     "ExplainerFaithfulness",
     "FaithfulnessReport",
     "Precision",
-    "bfloat16_is_fast",
     "faithfulness",
     "replacement",
     "span_probabilities",

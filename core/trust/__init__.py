@@ -1,0 +1,52 @@
+"""The evaluation wing: can an explanation be trusted?
+
+Plain functions over ``Explanation`` objects from the pipeline (``core.explain``):
+
+- ``faithfulness``: deletion and insertion curves, AOPC, ERASER comprehensiveness and sufficiency;
+- ``sanity_check``: cascading model-parameter randomisation (Adebayo et al., 2018);
+- ``layer_answers``: the QA head applied to every layer (van Aken et al., 2019);
+- ``compare_models`` / ``compare_explanations``: models side by side on the context's words;
+- ``build_report``: all of the above as one JSON report;
+- ``token_importance`` / ``importance_order``: the one ranking of tokens they all share.
+
+The pipeline never imports this package; this package imports the pipeline.
+"""
+
+from core.trust.compare import (
+    Comparison,
+    ContextWord,
+    WordAlignment,
+    align,
+    compare_explanations,
+    compare_models,
+    context_words,
+)
+from core.trust.faithfulness import ExplainerFaithfulness, FaithfulnessReport, faithfulness
+from core.trust.importance import ATTENTION_VARIANTS, EXPLAINERS, importance_order, token_importance
+from core.trust.layerwise import LayerSpan, LayerwiseReport, layer_answers
+from core.trust.report import Report, build_report
+from core.trust.sanity import SanityReport, sanity_check
+
+__all__ = [
+    "ATTENTION_VARIANTS",
+    "EXPLAINERS",
+    "Comparison",
+    "ContextWord",
+    "ExplainerFaithfulness",
+    "FaithfulnessReport",
+    "LayerSpan",
+    "LayerwiseReport",
+    "Report",
+    "SanityReport",
+    "WordAlignment",
+    "align",
+    "build_report",
+    "compare_explanations",
+    "compare_models",
+    "context_words",
+    "faithfulness",
+    "importance_order",
+    "layer_answers",
+    "sanity_check",
+    "token_importance",
+]
