@@ -3,7 +3,7 @@
 Prints: the bytes the model view sends (its Bokeh document as JSON, arrays base64-encoded as on
 first load), the bytes of the whole page's document, the bytes a head switch sends (the patch
 Bokeh would put on the websocket), and the time a layer/head switch takes in Python (all views
-updated, measured around ``state.head = h``; the browser's drawing is not included).
+updated, measured around ``state.view.head = h``; the browser's drawing is not included).
 
     .venv/bin/python bench/bench_dashboard.py [--model DIR]
 
@@ -78,13 +78,13 @@ async def main(model: str) -> None:
 
     app = QALensApp(models=[model], background=False)
     state = app.state
-    state.compute_integrated_gradients = False
-    state.param.update(question=QUESTION, context=full_window_context(model))
+    state.inputs.compute_integrated_gradients = False
+    state.update(question=QUESTION, context=full_window_context(model))
     began = time.perf_counter()
     state.run()
     explanation = state.explanation
     if explanation is None:
-        raise SystemExit(f"run failed: {state.error or state.model_error}")
+        raise SystemExit(f"run failed: {state.messages.error or state.messages.model_error}")
     print(f"model: {model}")
     print(
         f"window: {explanation.num_tokens} tokens, {explanation.num_layers} layers x {explanation.num_heads} heads "
@@ -112,7 +112,7 @@ async def main(model: str) -> None:
         for index, head in enumerate(list(range(explanation.num_heads)) * 2):
             events.clear()
             began = time.perf_counter()
-            state.param.update(layer=index % explanation.num_layers, head=head)
+            state.update(layer=index % explanation.num_layers, head=head)
             timings.append(time.perf_counter() - began)
             await asyncio.sleep(0)
             sizes.append(patch_bytes(events))
@@ -132,7 +132,7 @@ async def main(model: str) -> None:
         for method in ("gradient", "gradient_x_input") * 3:
             events.clear()
             began = time.perf_counter()
-            state.method = method
+            state.view.method = method
             timings.append(time.perf_counter() - began)
             await asyncio.sleep(0)
             sizes.append(patch_bytes(events))
@@ -143,8 +143,8 @@ def fresh_app(model: str, like: object) -> object:
     from dashboard import QALensApp
 
     app = QALensApp(models=[model], background=False)
-    app.state.compute_integrated_gradients = False
-    app.state.param.update(question=like.question, context=like.context)
+    app.state.inputs.compute_integrated_gradients = False
+    app.state.update(question=like.question, context=like.context)
     app.state.run()  # a cache hit in core: no model work
     return app
 

@@ -2,15 +2,33 @@
 
     from dashboard import QALensApp
     app = QALensApp(models=["./my-squad-model"])
-    app.state.param.update(question="...", context="...")
+    app.state.update(question="...", context="...")
     app.state.run()
-    app.state.layer = 2
+    app.state.update(layer=2)
 
 Serve it with ``panel serve dashboard/app.py --args --model ./my-squad-model``.
+
+The names below load on first use, so ``dashboard.state`` (Param only) can be imported without
+Panel, Bokeh or HoloViews.
 """
 
-from dashboard.config import ENV_VAR, models_from_sources
-from dashboard.layout import QALensApp, create_app
-from dashboard.state import ExplorerState
+from __future__ import annotations
 
-__all__ = ["ENV_VAR", "ExplorerState", "QALensApp", "create_app", "models_from_sources"]
+import importlib
+from typing import Any
+
+_LAZY = {
+    "ENV_VAR": "dashboard.config",
+    "models_from_sources": "dashboard.config",
+    "QALensApp": "dashboard.layout",
+    "create_app": "dashboard.layout",
+    "ExplorerState": "dashboard.state",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dashboard' has no attribute {name!r}")

@@ -6,14 +6,15 @@ drift apart; the only other wiring is buttons calling state methods.
 
 from __future__ import annotations
 
-import html
 import io
 from typing import Any, ClassVar
 
 import panel as pn
 import param
 
+from dashboard.escaping import markdown_text
 from dashboard.state import ExplorerState
+from dashboard.state.export import explanation_json, export_basename, token_table_csv
 
 SIDEBAR_WIDTH = 300
 
@@ -29,19 +30,14 @@ class ImmediateSelect(pn.widgets.Select):
     _priority_changes: ClassVar[list[str]] = ["value"]
 
 
-def _escaped(text: str) -> str:
-    """Markdown-safe: user text in messages must never become HTML."""
-    return html.escape(text, quote=False)
-
-
 def describe_selection(state: ExplorerState) -> str:
-    positions = state.selection()
-    if state.explanation is None:
+    positions = state.selection.positions()
+    if state.result.explanation is None:
         return "Run a question, then select tokens in any plot or in the text."
     if len(positions) == 0:
         return "No tokens selected: tap or box-select in any plot, or click words in the text."
-    labels = state.token_labels()
-    shown = ", ".join(f"{_escaped(labels[p])}&nbsp;<small>#{p}</small>" for p in positions[:8])
+    labels = state.result.token_labels()
+    shown = ", ".join(f"{markdown_text(labels[p])}&nbsp;<small>#{p}</small>" for p in positions[:8])
     more = f" and {len(positions) - 8} more" if len(positions) > 8 else ""
     return f"**{len(positions)} selected:** {shown}{more}"
 
@@ -54,71 +50,76 @@ class Controls(pn.viewable.Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         state = self.state
-        self.model = pn.widgets.Select.from_param(state.param.model, label="Model", sizing_mode="stretch_width")
-        self.example = pn.widgets.Select.from_param(state.param.example, label="Example", sizing_mode="stretch_width")
+        inputs, view, messages = state.inputs, state.view, state.messages
+        answer_job, saliency_job = state.jobs.answer, state.jobs.saliency
+        self.model = pn.widgets.Select.from_param(inputs.param.model, label="Model", sizing_mode="stretch_width")
+        self.example = pn.widgets.Select.from_param(inputs.param.example, label="Example", sizing_mode="stretch_width")
         self.question = pn.widgets.TextInput.from_param(
-            state.param.question, label="Question", placeholder="Ask about the context…", sizing_mode="stretch_width"
+            inputs.param.question, label="Question", placeholder="Ask about the context…", sizing_mode="stretch_width"
         )
+        # Enter submits the text box's value_input, which Panel does not update when the state sets the
+        # question (an example, a URL): keep it in step, or Enter would run a stale or empty question.
+        inputs.param.watch(self._question_set, ["question"])
         self.context = pn.widgets.TextAreaInput.from_param(
-            state.param.context,
+            inputs.param.context,
             label="Context",
             placeholder="Paste the text the answer should come from…",
             height=170,
             sizing_mode="stretch_width",
         )
         self.run_button = pn.widgets.Button(
-            label="Run", color="primary", disabled=state.param.busy, sizing_mode="stretch_width"
+            label="Run", color="primary", disabled=answer_job.param.running, sizing_mode="stretch_width"
         )
         self.run_button.on_click(lambda _event: state.run())
         self.question.param.watch(lambda _event: state.run(), "enter_pressed")
         self.spinner = pn.indicators.LoadingSpinner(
-            value=state.param.busy, visible=state.param.busy, size=26, color="primary", margin=(12, 5)
+            value=answer_job.param.running, visible=answer_job.param.running, size=26, color="primary", margin=(12, 5)
         )
         self.progress = pn.indicators.Progress(
             # -1 animates the bar: work is under way before the first stage reports.
-            value=pn.bind(lambda fraction: int(round(fraction * 100)) or -1, state.param.progress),
+            value=pn.bind(lambda fraction: int(round(fraction * 100)) or -1, saliency_job.param.progress),
             max=100,
-            visible=state.param.saliency_pending,
+            visible=saliency_job.param.running,
             bar_color="info",
             sizing_mode="stretch_width",
             height=12,
         )
         self.status = pn.pane.Markdown(
-            pn.bind(lambda text: f"<small>{_escaped(text)}</small>" if text else "", state.param.status),
+            pn.bind(lambda text: f"<small>{markdown_text(text)}</small>" if text else "", messages.param.status),
             margin=(0, 10),
             styles={"color": "#555"},
         )
         self.error = pn.pane.Alert(
-            pn.bind(_escaped, state.param.error),
+            pn.bind(markdown_text, messages.param.error),
             alert_type="danger",
-            visible=pn.bind(bool, state.param.error),
+            visible=pn.bind(bool, messages.param.error),
             sizing_mode="stretch_width",
         )
         self.model_error = pn.pane.Alert(
-            pn.bind(lambda text: "**The model cannot be loaded.** " + _escaped(text), state.param.model_error),
+            pn.bind(lambda text: "**The model cannot be loaded.** " + markdown_text(text), messages.param.model_error),
             alert_type="warning",
-            visible=pn.bind(bool, state.param.model_error),
+            visible=pn.bind(bool, messages.param.model_error),
             sizing_mode="stretch_width",
         )
         self.notice = pn.pane.Alert(
-            pn.bind(_escaped, state.param.notice),
+            pn.bind(markdown_text, messages.param.notice),
             alert_type="info",
-            visible=pn.bind(bool, state.param.notice),
+            visible=pn.bind(bool, messages.param.notice),
             sizing_mode="stretch_width",
         )
 
-        self.layer = pn.widgets.IntSlider.from_param(state.param.layer, label="Layer", sizing_mode="stretch_width")
-        state.param.watch(self._fit_layer_slider, ["layer"], what="bounds")
+        self.layer = pn.widgets.IntSlider.from_param(view.param.layer, label="Layer", sizing_mode="stretch_width")
+        view.param.watch(self._fit_layer_slider, ["layer"], what="bounds")
         self._fit_layer_slider()
-        self.head = ImmediateSelect.from_param(state.param.head, label="Head", sizing_mode="stretch_width")
+        self.head = ImmediateSelect.from_param(view.param.head, label="Head", sizing_mode="stretch_width")
         self.color_scale = ImmediateSelect.from_param(
-            state.param.color_scale, label="Attention colours", sizing_mode="stretch_width"
+            view.param.color_scale, label="Attention colours", sizing_mode="stretch_width"
         )
         self.method = ImmediateSelect.from_param(
-            state.param.method, label="Saliency method", sizing_mode="stretch_width"
+            view.param.method, label="Saliency method", sizing_mode="stretch_width"
         )
         self.target = pn.widgets.RadioButtonGroup.from_param(
-            state.param.target,
+            view.param.target,
             label="Saliency target",
             color="primary",
             variant="outline",
@@ -126,21 +127,21 @@ class Controls(pn.viewable.Viewer):
         )
 
         self.selection = pn.pane.Markdown(
-            pn.bind(lambda *_: describe_selection(state), state.param.selected_tokens, state.param.result_id),
+            pn.bind(lambda *_: describe_selection(state), state.selection.param.tokens, state.result.param.result_id),
             sizing_mode="stretch_width",
             margin=(0, 10),
         )
         self.clear = pn.widgets.Button(
             label="Clear selection",
-            disabled=pn.bind(lambda selected: not selected, state.param.selected_tokens),
+            disabled=pn.bind(lambda selected: not selected, state.selection.param.tokens),
             sizing_mode="stretch_width",
         )
-        self.clear.on_click(lambda _event: state.clear_selection())
+        self.clear.on_click(lambda _event: state.selection.clear())
 
-        nothing = pn.bind(lambda _result: state.explanation is None, state.param.result_id)
+        nothing = pn.bind(lambda _result: state.result.explanation is None, state.result.param.result_id)
         self.download_json = pn.widgets.FileDownload(
             callback=self._json,
-            filename=pn.bind(lambda _r: self._filename("json"), state.param.result_id),
+            filename=pn.bind(lambda _r: self._filename("json"), state.result.param.result_id),
             label="Explanation (JSON)",
             color="default",
             disabled=nothing,
@@ -148,38 +149,41 @@ class Controls(pn.viewable.Viewer):
         )
         self.download_csv = pn.widgets.FileDownload(
             callback=self._csv,
-            filename=pn.bind(lambda _r: self._filename("csv"), state.param.result_id),
+            filename=pn.bind(lambda _r: self._filename("csv"), state.result.param.result_id),
             label="Token table (CSV)",
             color="default",
             disabled=nothing,
             sizing_mode="stretch_width",
         )
         self.settings = pn.Card(
-            pn.widgets.IntInput.from_param(state.param.top_k, label="Candidate answers (top-k)"),
+            pn.widgets.IntInput.from_param(inputs.param.top_k, label="Candidate answers (top-k)"),
             pn.widgets.Checkbox.from_param(
-                state.param.compute_integrated_gradients, label="Compute integrated gradients"
+                inputs.param.compute_integrated_gradients, label="Compute integrated gradients"
             ),
-            pn.widgets.Checkbox.from_param(state.param.auto_run, label="Run when an example or model is chosen"),
+            pn.widgets.Checkbox.from_param(inputs.param.auto_run, label="Run when an example or model is chosen"),
             title="Settings",
             collapsed=True,
             sizing_mode="stretch_width",
         )
 
+    def _question_set(self, event: param.parameterized.Event) -> None:
+        if self.question.value_input != event.new:
+            self.question.value_input = event.new
+
     def _filename(self, extension: str) -> str:
-        if self.state.explanation is None:
-            return f"explanation.{extension}"
-        return f"{self.state.export_basename()}.{extension}"
+        explanation = self.state.result.explanation
+        return f"explanation.{extension}" if explanation is None else f"{export_basename(explanation)}.{extension}"
 
     def _json(self) -> io.BytesIO:
-        return io.BytesIO(self.state.explanation_json().encode("utf-8"))
+        return io.BytesIO(explanation_json(self.state.result.require()).encode("utf-8"))
 
     def _csv(self) -> io.BytesIO:
-        return io.BytesIO(self.state.token_table_csv().encode("utf-8"))
+        return io.BytesIO(token_table_csv(self.state.result.require()).encode("utf-8"))
 
     def _fit_layer_slider(self, *_events: Any) -> None:
         """Bokeh refuses a slider whose start equals its end (before a first answer, or a one-layer
         model): keep one step of room and disable the slider while there is only one layer."""
-        low, high = self.state.param.layer.bounds
+        low, high = self.state.view.param.layer.bounds
         self.layer.param.update(start=low, end=max(high, low + 1), disabled=high <= low)
 
     def sections(self) -> list[pn.viewable.Viewable]:

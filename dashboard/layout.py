@@ -15,8 +15,8 @@ import panel as pn
 import param
 
 from dashboard.controls import SIDEBAR_WIDTH, Controls
-from dashboard.runners import Runner, SyncRunner, ThreadRunner, background_threads
 from dashboard.state import ExplorerState
+from dashboard.state.runners import Runner, SyncRunner, ThreadRunner, background_threads
 from dashboard.trust import TrustPanel
 from dashboard.views import (
     AnswerView,
@@ -30,20 +30,16 @@ from dashboard.views import (
     SaliencyText,
     TopKTable,
 )
+from dashboard.views.fan_out import StateFanOut
 
 logger = logging.getLogger(__name__)
 
 TITLE = "QA Lens"
-URL_PARAMETERS = {
-    "model": "model",
-    "example": "example",
-    "question": "question",
-    "layer": "layer",
-    "head": "head",
-    "method": "method",
-    "target": "target",
+URL_PARAMETERS: dict[str, dict[str, str]] = {
+    "inputs": {"model": "model", "example": "example", "question": "question"},
+    "view": {"layer": "layer", "head": "head", "method": "method", "target": "target"},
 }
-"""State parameters kept in the page URL (query name), so a view can be shared and restored."""
+"""State parameters kept in the page URL, by part (parameter -> query name), so a view can be shared."""
 
 
 def session_runners(background: bool | None = None) -> tuple[Runner, Runner]:
@@ -79,9 +75,9 @@ class QALensApp(pn.viewable.Viewer):
     Drive it from code (a notebook, a script)::
 
         app = QALensApp(models=["./my-squad-model"])
-        app.state.param.update(question="Who wrote it?", context="It was written by Ada.")
+        app.state.update(question="Who wrote it?", context="It was written by Ada.")
         app.state.run()
-        app.state.layer, app.state.head = 2, 5
+        app.state.update(layer=2, head=5)
         app.state.select([3, 4])
         app  # as a notebook cell's value: renders inline
     """
@@ -98,19 +94,21 @@ class QALensApp(pn.viewable.Viewer):
         if state is None:
             state = ExplorerState(models=list(models) if models else None)
         super().__init__(state=state, **params)
-        self.state.answer_runner, self.state.saliency_runner = session_runners(background)
+        self.state.use_runners(*session_runners(background))
         self.state.check_model()
+        self.fan_out = StateFanOut(self.state)
+        plots = {"state": self.state, "fan_out": self.fan_out}
         self.controls = Controls(state=self.state)
         self.answer = AnswerView(state=self.state)
         self.top_k = TopKTable(state=self.state)
         self.text = SaliencyText(state=self.state)
-        self.attention = AttentionHeatmap(state=self.state)
-        self.head_view = HeadView(state=self.state)
-        self.model_view = ModelView(state=self.state)
-        self.question_attention = QuestionAttentionBars(state=self.state)
-        self.saliency = SaliencyBars(state=self.state)
-        self.saliency_heatmap = SaliencyHeatmap(state=self.state)
-        self.probabilities = ProbabilityBars(state=self.state)
+        self.attention = AttentionHeatmap(**plots)
+        self.head_view = HeadView(**plots)
+        self.model_view = ModelView(**plots)
+        self.question_attention = QuestionAttentionBars(**plots)
+        self.saliency = SaliencyBars(**plots)
+        self.saliency_heatmap = SaliencyHeatmap(**plots)
+        self.probabilities = ProbabilityBars(**plots)
         self.trust = TrustPanel(state=self.state)
         self.tabs = pn.Tabs(
             (
@@ -165,7 +163,8 @@ class QALensApp(pn.viewable.Viewer):
         location = pn.state.location
         if location is None:
             return
-        location.sync(self.state, URL_PARAMETERS, on_error=self._apply_url_leniently)
+        for part, names in URL_PARAMETERS.items():
+            location.sync(getattr(self.state, part), names, on_error=self._apply_url_leniently)
 
     def _apply_url_leniently(self, values: dict[str, Any]) -> None:
         """Apply URL values one by one, skipping any that no longer fit (a layer the model lacks)."""
@@ -175,7 +174,7 @@ class QALensApp(pn.viewable.Viewer):
             if name == "head" and isinstance(value, str) and value.isdigit():
                 value = int(value)
             try:
-                self.state.param.update(**{name: value})
+                self.state.update(**{name: value})
             except Exception:
                 logger.info("ignoring URL value %s=%r", name, value)
 

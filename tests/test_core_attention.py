@@ -7,11 +7,16 @@ import pytest
 
 import core
 from core.attention import (
+    HEAD_STATISTICS,
     attention_rollout,
+    head_links,
+    head_statistics,
+    head_thumbnails,
     mean_over_heads,
     merge_attention_to_words,
     merge_scores_to_words,
     question_to_context,
+    thumbnail_edges,
     words,
 )
 
@@ -154,3 +159,69 @@ def test_words_from_plain_lists() -> None:
         ("cd", 5, 6),
         ("[SEP]", 6, 7),
     ]
+
+
+def _one_hot_rows(targets: list[int]) -> np.ndarray:
+    """``[1, 1, tokens, tokens]`` attention where row ``i`` attends only to ``targets[i]``."""
+    count = len(targets)
+    attention = np.zeros((1, 1, count, count), dtype=np.float32)
+    attention[0, 0, np.arange(count), targets] = 1.0
+    return attention
+
+
+def test_head_statistics_by_hand() -> None:
+    # [CLS] question context context [SEP]; the answer is tokens 2-3.
+    roles = ["special", "question", "context", "context", "special"]
+    attention = _one_hot_rows([0, 2, 1, 4, 3])
+    stats = head_statistics(attention, roles, range(2, 4))
+    assert set(stats) == set(HEAD_STATISTICS)
+    assert all(values.shape == (1, 1) for values in stats.values())
+    expected = {
+        "entropy": 0.0,  # one-hot rows
+        "to_cls": 1 / 5,  # row 0
+        "to_sep": 1 / 5,  # row 3
+        "to_special": 2 / 5,
+        "previous": 0.5,  # rows 2 and 4 of rows 1-4
+        "question_to_answer": 1.0,  # the one question token looks at the answer
+        "answer_to_question": 0.5,  # answer row 2 looks at the question, row 3 at [SEP]
+        "answer_to_context": 0.0,
+    }
+    for name, value in expected.items():
+        assert stats[name][0, 0] == pytest.approx(value, abs=1e-6), name
+    uniform = np.full((2, 3, 5, 5), 0.2, dtype=np.float32)
+    spread = head_statistics(uniform, roles, [2])
+    np.testing.assert_allclose(spread["entropy"], 1.0, rtol=1e-5)
+    np.testing.assert_allclose(spread["answer_to_context"], 0.4, rtol=1e-5)
+
+
+def test_head_statistics_of_a_real_explanation_are_shares(explanation: core.Explanation) -> None:
+    answer = range(explanation.answer.start_token, explanation.answer.end_token)
+    stats = head_statistics(explanation.attentions, explanation.roles, answer)
+    for name, values in stats.items():
+        assert values.shape == (explanation.num_layers, explanation.num_heads)
+        assert ((values >= -1e-6) & (values <= 1 + 1e-6)).all(), name
+    np.testing.assert_allclose(stats["to_special"], stats["to_cls"] + stats["to_sep"], rtol=1e-6)
+
+
+def test_head_thumbnails_are_block_means() -> None:
+    rng = np.random.default_rng(0)
+    attentions = _random_attention(rng, 2, 3, 21)
+    thumbnails = head_thumbnails(attentions, size=8)
+    edges = thumbnail_edges(21, 8)
+    assert thumbnails.shape == (2, 3, 8, 8) and edges[0] == 0 and edges[-1] == 21
+    block = attentions[1, 2, edges[2] : edges[3], edges[5] : edges[6]].mean()
+    assert thumbnails[1, 2, 2, 5] == pytest.approx(block, rel=1e-5)
+    assert head_thumbnails(attentions[:, :, :4, :4], size=8).shape == (2, 3, 4, 4)  # never larger than the map
+
+
+def test_head_links_are_light_and_follow_a_selection() -> None:
+    rng = np.random.default_rng(1)
+    attention = _random_attention(rng, 1, 1, 40)[0, 0]
+    links = head_links(attention)
+    assert np.bincount(links["source"], minlength=40).max() <= 3 and not links["selected"].any()
+    np.testing.assert_array_equal(links["weight"], attention[links["source"], links["target"]])
+    chosen = head_links(attention, [7])
+    assert len(chosen["source"]) and ((chosen["source"] == 7) | (chosen["target"] == 7)).all()
+    assert chosen["selected"].all()
+    long = head_links(_random_attention(rng, 1, 1, 200)[0, 0])
+    assert np.bincount(long["source"], minlength=200).max() <= 2  # lighter past 128 tokens

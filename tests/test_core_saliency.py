@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -308,3 +309,27 @@ def test_unknown_methods_are_refused(tiny_bert_dir: str, methods: tuple[str, ...
     explanation = core.explain(QUESTION, CONTEXT, tiny_bert_dir, methods=())
     with pytest.raises(ValueError, match="choose from"):
         core.add_saliency(explanation, methods)  # type: ignore[arg-type]
+
+
+def test_bfloat16_is_fast_only_with_native_bfloat16_units(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from core import compute
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    assert compute.bfloat16_is_fast() is False  # AVX512BW alone (oneDNN says yes) emulates bfloat16: slower
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert compute.bfloat16_is_fast() is True
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert compute.bfloat16_is_fast() is True
+    # Without torch's probes, the CPU flags decide.
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\n", encoding="utf-8")
+    read_flags = compute.cpu_flags
+    monkeypatch.setattr(compute, "cpu_flags", lambda: read_flags(cpuinfo))
+    assert compute.bfloat16_is_fast() is False
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n", encoding="utf-8")
+    assert compute.bfloat16_is_fast() is True

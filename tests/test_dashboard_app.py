@@ -17,8 +17,9 @@ from bokeh.protocol import Protocol
 import core
 from dashboard import QALensApp, create_app
 from dashboard.layout import session_runners
-from dashboard.runners import SyncRunner, ThreadRunner
+from dashboard.state.runners import SyncRunner, ThreadRunner
 from tests.event_loop import in_loop
+from tests.panes import rendered_html, visible_text
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "Who designed the Eiffel Tower?"
@@ -36,12 +37,12 @@ def test_bad_input_shows_a_message_in_the_page(tiny_bert_dir: str) -> None:
     def body() -> None:
         app = QALensApp(models=[tiny_bert_dir], background=False)
         render(app)
-        app.state.param.update(question="   ", context=CONTEXT)
+        app.state.update(question="   ", context=CONTEXT)
         app.controls.run_button.clicks += 1
         assert app.controls.error.visible
-        assert "question is empty" in app.controls.error.object
-        assert not app.state.busy
-        app.state.param.update(question=QUESTION)
+        assert "question is empty" in visible_text(app.controls.error)
+        assert not app.state.jobs.answer.running
+        app.state.update(question=QUESTION)
         app.controls.run_button.clicks += 1
         assert not app.controls.error.visible and app.state.explanation is not None
 
@@ -54,10 +55,11 @@ def test_an_unloadable_model_is_explained_and_the_page_still_opens(tmp_path: Pat
         app.template().server_doc(Document())  # the served page builds
         alert = app.controls.model_error
         assert alert.visible and alert.alert_type == "warning"
-        assert "cannot be loaded" in alert.object and "--model" in alert.object and "QA_LENS_MODELS" in alert.object
-        app.state.param.update(question=QUESTION, context=CONTEXT)
+        shown = visible_text(alert)
+        assert "cannot be loaded" in shown and "--model" in shown and "QA_LENS_MODELS" in shown
+        app.state.update(question=QUESTION, context=CONTEXT)
         app.state.run()  # fails into the alert, not into a traceback
-        assert alert.visible and not app.state.busy and app.state.explanation is None
+        assert alert.visible and not app.state.jobs.answer.running and app.state.explanation is None
 
     in_loop(body)
 
@@ -66,37 +68,42 @@ def test_the_default_model_offline_gives_the_plain_message() -> None:
     def body() -> None:
         app = create_app(background=False)
         render(app)
-        assert app.state.model == core.DEFAULT_MODEL
+        assert app.state.inputs.model == core.DEFAULT_MODEL
         assert app.controls.model_error.visible
-        assert "huggingface-cli download" in app.controls.model_error.object
+        assert "huggingface-cli download" in visible_text(app.controls.model_error)
 
     in_loop(body)
 
 
 def test_error_messages_are_escaped(tiny_bert_dir: str) -> None:
     app = QALensApp(models=[tiny_bert_dir], background=False)
-    app.state.error = "bad <script>alert(1)</script>"
-    assert "<script>" not in app.controls.error.object and "&lt;script&gt;" in app.controls.error.object
+    app.state.messages.error = "bad <script>alert(1)</script> [x](javascript:alert(1))"
+    assert "<script" not in rendered_html(app.controls.error) and "<a " not in rendered_html(app.controls.error)
+    assert visible_text(app.controls.error) == "bad <script>alert(1)</script> [x](javascript:alert(1))"
 
 
 def test_downloads_give_the_explanation_and_the_token_table(tiny_bert_dir: str) -> None:
     app = QALensApp(models=[tiny_bert_dir], background=False)
     assert app.controls.download_json.disabled and app.controls.download_csv.disabled
-    app.state.param.update(question=QUESTION, context=CONTEXT)
+    app.state.update(question=QUESTION, context=CONTEXT)
     app.state.run()
     assert not app.controls.download_json.disabled
     assert app.controls.download_json.filename == "qa-lens-who-designed-the-eiffel-tower.json"
     payload = app.controls._json().getvalue().decode("utf-8")
     assert core.Explanation.from_json(payload) == app.state.explanation
     rows = app.controls._csv().getvalue().decode("utf-8").strip().splitlines()
-    assert len(rows) == app.state.num_tokens + 1 and "integrated_gradients_start" in rows[0]
+    assert len(rows) == app.state.result.num_tokens + 1 and "integrated_gradients_start" in rows[0]
 
 
 def test_url_values_are_applied_leniently(tiny_bert_dir: str) -> None:
     app = QALensApp(models=[tiny_bert_dir], background=False)
     app._apply_url_leniently({"layer": 99, "head": "3", "question": 42, "method": "integrated_gradients"})
-    assert app.state.layer == 0  # no such layer in a 2-layer model: skipped
-    assert app.state.head == 3 and app.state.question == "42" and app.state.method == "integrated_gradients"
+    assert app.state.view.layer == 0  # no such layer in a 2-layer model: skipped
+    assert (
+        app.state.view.head == 3
+        and app.state.inputs.question == "42"
+        and app.state.view.method == "integrated_gradients"
+    )
 
 
 def test_runners_fit_where_the_app_runs() -> None:
@@ -119,27 +126,27 @@ def test_background_saliency_in_a_loop_arrives_on_the_loop(tiny_bert_dir: str) -
     async def main() -> QALensApp:
         app = QALensApp(models=[tiny_bert_dir])
         render(app)
-        app.state.param.update(question="When was it completed?", context=CONTEXT)
+        app.state.update(question="When was it completed?", context=CONTEXT)
         app.state.run()
         assert app.state.explanation is not None  # the answer is there when run() returns
         for _ in range(400):
-            if not app.state.saliency_pending:
+            if not app.state.jobs.saliency.running:
                 break
             await asyncio.sleep(0.05)
         return app
 
     app = asyncio.run(main())
-    assert not app.state.saliency_pending and app.state.error == ""
+    assert not app.state.jobs.saliency.running and app.state.messages.error == ""
     assert "integrated_gradients" in app.state.explanation.saliency
 
 
 def test_two_apps_share_nothing(tiny_bert_dir: str) -> None:
     first, second = create_app([tiny_bert_dir], background=False), create_app([tiny_bert_dir], background=False)
     assert first.state is not second.state
-    first.state.param.update(question=QUESTION, context=CONTEXT, layer=1)
+    first.state.update(question=QUESTION, context=CONTEXT, layer=1)
     first.state.run()
     first.state.select([2, 3])
-    assert second.state.question == "" and second.state.selected_tokens == [] and second.state.layer == 0
+    assert second.state.inputs.question == "" and second.state.selection.tokens == [] and second.state.view.layer == 0
     assert second.state.explanation is None
 
 
@@ -159,8 +166,8 @@ def test_model_view_at_384_tokens_is_small_and_a_head_switch_resends_nothing(min
 
     def body() -> None:
         app = QALensApp(models=[minilm_qa_dir], background=False)
-        app.state.compute_integrated_gradients = False
-        app.state.param.update(question=question, context=full_window_context(minilm_qa_dir, question))
+        app.state.inputs.compute_integrated_gradients = False
+        app.state.update(question=question, context=full_window_context(minilm_qa_dir, question))
         app.state.run()
         explanation = app.state.explanation
         assert (explanation.num_tokens, explanation.num_layers, explanation.num_heads) == (384, 6, 12)
@@ -170,11 +177,11 @@ def test_model_view_at_384_tokens_is_small_and_a_head_switch_resends_nothing(min
         assert size < BERTVIZ_MODEL_VIEW_BYTES / 100
         events: list = []
         document.on_change(events.append)
-        app.state.param.update(layer=3, head=7)
+        app.state.update(layer=3, head=7)
         message = Protocol().create("PATCH-DOC", events)
         sent = len(message.content_json) + sum(memoryview(b.data).nbytes for b in message.buffers)
         assert sent < 2_000  # the outline moves; the thumbnails stay where they are
-        thumbnails = app.state.head_thumbnails()
+        thumbnails = app.state.result.head_thumbnails()
         assert thumbnails.shape == (6, 12, 32, 32)
         np.testing.assert_allclose(thumbnails.sum(axis=-1), 32 / 384, rtol=1e-3)  # block means of rows summing to 1
 
@@ -188,14 +195,14 @@ def test_the_app_renders_in_a_notebook(tiny_bert_dir: str, tmp_path: Path) -> No
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "import panel as pn\npn.extension('tabulator')\nfrom dashboard import QALensApp",
         f"app = QALensApp(models=[{tiny_bert_dir!r}])\n"
-        f"app.state.param.update(question={QUESTION!r}, context={CONTEXT!r})\n"
+        f"app.state.update(question={QUESTION!r}, context={CONTEXT!r})\n"
         "app.state.run()\nprint('answer:', app.state.explanation.answer.text)",
-        "app.state.layer = 1\napp.state.head = 2\napp.state.select([3, 4])\napp",
+        "app.state.view.layer = 1\napp.state.view.head = 2\napp.state.select([3, 4])\napp",
         "import time\n"
         "for _ in range(300):\n"
-        "    if not app.state.saliency_pending: break\n"
+        "    if not app.state.jobs.saliency.running: break\n"
         "    time.sleep(0.1)\n"
-        "print('saliency:', sorted(app.state.explanation.saliency), app.state.selected_tokens)",
+        "print('saliency:', sorted(app.state.explanation.saliency), app.state.selection.tokens)",
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     client = nbclient.NotebookClient(

@@ -49,9 +49,9 @@ def count_forwards(model_dir: str) -> Iterator[list[int]]:
 
 def make_app(model_dir: str, question: str = QUESTION, context: str = CONTEXT) -> QALensApp:
     app = QALensApp(models=[model_dir], background=False)
-    app.state.param.update(question=question, context=context)
+    app.state.update(question=question, context=context)
     app.state.run()
-    assert app.state.explanation is not None, app.state.error or app.state.model_error
+    assert app.state.explanation is not None, app.state.messages.error or app.state.messages.model_error
     return app
 
 
@@ -104,11 +104,11 @@ def test_the_selected_layer_and_head_reach_the_heatmap(tiny_bert_dir: str) -> No
         state = app.state
         root = render(app.attention)
         attentions = state.explanation.attentions
-        state.param.update(layer=1, head=2)
+        state.update(layer=1, head=2)
         np.testing.assert_allclose(image_data(root), attentions[1, 2])
-        state.head = "mean"
+        state.view.head = "mean"
         np.testing.assert_allclose(image_data(root), attentions[1].mean(axis=0), rtol=1e-6)
-        state.param.update(layer=0, head="rollout")
+        state.update(layer=0, head="rollout")
         np.testing.assert_allclose(image_data(root), state.explanation.rollout()[0], rtol=1e-6)
         assert "layer 0, rollout" in app.attention.caption.object
         mapper = root.select_one({"type": ContinuousColorMapper})
@@ -123,7 +123,7 @@ def test_the_head_view_and_question_bars_follow_the_head(tiny_bert_dir: str) -> 
         state = app.state
         render(app.head_view)
         render(app.question_attention)
-        state.param.update(layer=1, head=3)
+        state.update(layer=1, head=3)
         lines = app.head_view.lines[()]
         links = state.head_links()
         np.testing.assert_array_equal(lines.dimension_values("y0"), links["source"])
@@ -144,13 +144,13 @@ def test_the_model_view_outlines_the_current_head_and_clicks_select_one(tiny_ber
         render(app.model_view)
         (handles,) = app.model_view.decorations()
         layers, heads = state.explanation.num_layers, state.explanation.num_heads
-        state.param.update(layer=1, head=2)
+        state.update(layer=1, head=2)
         box = handles["current"]
         assert (box.left, box.right, box.bottom, box.top) == (2, 3, layers - 2, layers - 1)
-        state.head = "mean"
+        state.view.head = "mean"
         assert (box.left, box.right) == (0, heads)
         app.model_view.tap.event(x=3.4, y=layers - 0.5)  # top row, fourth column
-        assert (state.layer, state.head) == (0, 3)
+        assert (state.view.layer, state.view.head) == (0, 3)
         assert (box.left, box.top) == (3, layers)
 
     in_loop(body)
@@ -160,7 +160,7 @@ def test_a_selection_reaches_every_view(tiny_bert_dir: str) -> None:
     def body() -> None:
         app = make_app(tiny_bert_dir)
         state = app.state
-        count = state.num_tokens
+        count = state.result.num_tokens
         for view in app.views.values():
             render(view)
         state.select([3, 4, 7])
@@ -176,7 +176,7 @@ def test_a_selection_reaches_every_view(tiny_bert_dir: str) -> None:
         lines = app.head_view.lines[()]
         sources, targets = lines.dimension_values("y0"), lines.dimension_values("y1")
         assert np.isin(sources, [3, 4, 7]).__or__(np.isin(targets, [3, 4, 7])).all()
-        rows = len(state.saliency_rows())
+        rows = len(state.result.saliency_rows())
         heat_cells = app.saliency_heatmap.decorations()[0]["source"]
         assert sorted(heat_cells.selected.indices) == sorted(r * count + p for r in range(rows) for p in (3, 4, 7))
         model = app.model_view.decorations()[0]
@@ -185,7 +185,7 @@ def test_a_selection_reaches_every_view(tiny_bert_dir: str) -> None:
         for position in (3, 4, 7):
             assert f'class="tok sel" data-pos="{position}"' in app.text.text.content
         assert "3 selected" in app.controls.selection.object
-        state.clear_selection()
+        state.selection.clear()
         assert strips(heat["rows"]) == [] and list(head["source"].selected.indices) == []
         assert 'class="tok sel"' not in app.text.text.content
 
@@ -196,35 +196,35 @@ def test_streams_on_every_plot_write_the_selection(tiny_bert_dir: str) -> None:
     def body() -> None:
         app = make_app(tiny_bert_dir)
         state = app.state
-        count = state.num_tokens
+        count = state.result.num_tokens
         for view in app.views.values():
             render(view)
         app.attention.tap.event(x=5.2, y=1.9)
-        assert state.selected_tokens == [2, 5]
+        assert state.selection.tokens == [2, 5]
         app.attention.box.event(bounds=(2.6, 10.2, 4.4, 11.3))
-        assert state.selected_tokens == [3, 4, 11]
+        assert state.selection.tokens == [3, 4, 11]
         app.probabilities.selections["end"].event(index=[6, 8])
-        assert state.selected_tokens == [6, 8]
+        assert state.selection.tokens == [6, 8]
         app.question_attention.selection.event(index=[9])
-        assert state.selected_tokens == [9]
+        assert state.selection.tokens == [9]
         app.saliency.selection.event(index=[1, 2])
-        assert state.selected_tokens == [1, 2]
+        assert state.selection.tokens == [1, 2]
         app.head_view.selection.event(index=[count + 4, 5])
-        assert state.selected_tokens == [4, 5]
+        assert state.selection.tokens == [4, 5]
         app.saliency_heatmap.selection.event(index=[2 * count + 6, 6, count + 7])
-        assert state.selected_tokens == [6, 7]
+        assert state.selection.tokens == [6, 7]
         app.text.text._handle_msg({"position": 10})
-        assert state.selected_tokens == [6, 7, 10]
+        assert state.selection.tokens == [6, 7, 10]
         app.text.text._handle_msg({"position": 10})  # a second click unselects
-        assert state.selected_tokens == [6, 7]
+        assert state.selection.tokens == [6, 7]
         app.text.text._handle_msg({"position": 12})
         app.text.text._handle_msg({"position": 14, "shift": True})
-        assert state.selected_tokens == [6, 7, 12, 13, 14]
+        assert state.selection.tokens == [6, 7, 12, 13, 14]
         app.controls.clear.clicks += 1
-        assert state.selected_tokens == []
+        assert state.selection.tokens == []
         answer = state.explanation.answer
         app.top_k.table.selection = [0]
-        assert state.selected_tokens == list(range(answer.start_token, answer.end_token))
+        assert state.selection.tokens == list(range(answer.start_token, answer.end_token))
 
     in_loop(body)
 
@@ -238,15 +238,15 @@ def test_switches_and_selections_run_no_model(tiny_bert_dir: str) -> None:
             render(view)
         with count_forwards(tiny_bert_dir) as calls:
             for layer, head in [(1, 0), (1, "mean"), (0, "rollout"), (0, 3)]:
-                state.param.update(layer=layer, head=head)
+                state.update(layer=layer, head=head)
             for method in core.METHODS:
                 for target in core.TARGETS:
-                    state.param.update(method=method, target=target)
-            state.color_scale = "eq_hist"
+                    state.update(method=method, target=target)
+            state.view.color_scale = "eq_hist"
             state.select([2, 3])
             app.attention.tap.event(x=4, y=4)
             app.model_view.tap.event(x=0.5, y=0.5)
-            state.clear_selection()
+            state.selection.clear()
             assert calls == []
 
     in_loop(body)
@@ -260,14 +260,14 @@ def test_saliency_views_show_every_method_and_target(tiny_bert_dir: str) -> None
         render(app.saliency_heatmap)
         for method in core.METHODS:
             for target in core.TARGETS:
-                state.param.update(method=method, target=target)
+                state.update(method=method, target=target)
                 bars = app.saliency.bars[()]
                 np.testing.assert_allclose(bars.dimension_values("value"), state.explanation.saliency[method][target])
-                index = state.saliency_rows().index((method, target))
+                index = state.result.saliency_rows().index((method, target))
                 outline = app.saliency_heatmap.decorations()[0]["outline"]
                 assert (outline.bottom, outline.top) == (index, index + 1)
         cells = app.saliency_heatmap.cells[()]
-        raw, scaled = state.saliency_matrix()
+        raw, scaled = state.result.saliency_matrix()
         np.testing.assert_allclose(cells.dimension_values("score"), raw.ravel())
         assert np.nanmax(np.abs(cells.dimension_values("scaled"))) == pytest.approx(1.0)
 

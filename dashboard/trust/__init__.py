@@ -1,16 +1,15 @@
-"""Can I trust this explanation? Views over ``core``'s faithfulness, sanity check, layer-wise answers and comparisons.
+"""Can I trust this explanation? Views of the state's trust results: faithfulness, sanity, layers, comparison.
 
-Each view is a ``pn.viewable.Viewer`` over plain data from ``core`` plus a ``selected_tokens`` (or,
-for the comparison, ``selected_words``) parameter; ``TrustPanel`` links all four to the app's
-``ExplorerState``::
+Each view takes the app's ``ExplorerState`` and shows one part of ``state.trust``::
 
     from dashboard.trust import TrustPanel
     trust = TrustPanel(state=app.state)      # a tabbed viewer: put it in the app as a tab
 
-Or on their own, e.g. in a notebook::
+Or one of them, e.g. in a notebook::
 
-    view = FaithfulnessView(explanation=core.explain(question, context, model))
-    view.compute()                             # or press its button
+    state.show(core.explain(question, context, model))
+    view = FaithfulnessView(state=state)
+    state.trust.faithfulness.compute()       # or press its button
     view
 """
 

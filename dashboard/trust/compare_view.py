@@ -9,31 +9,19 @@ answer; grey bars are words outside that model's window.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
-import param
 
-import core
 from core.trust.compare import Comparison
-from core.trust.importance import EXPLAINERS
-from dashboard.trust.common import (
-    ANSWER_COLOR,
-    NEGATIVE_COLOR,
-    POSITIVE_COLOR,
-    TrustView,
-    explainer_label,
-    label_axis_hook,
-    runs,
-    selection_bands,
-    short_name,
-)
+from dashboard.theme import ANSWER_COLOR, NEGATIVE_COLOR, OUTSIDE_COLOR, POSITIVE_COLOR, choices, label, short_name
+from dashboard.trust.base import TrustView
+from dashboard.views.plotting import DEFAULT_TOOLS, label_axis_hook, runs, selection_bands
 
-OUTSIDE_COLOR = "#d0d0d0"
 ANSWER_COLUMNS = ["model", "type", "answer", "score", "characters"]
 AGREEMENT_COLUMNS = ["model A", "model B", "Spearman ρ", "p-value", "words"]
 
@@ -73,23 +61,7 @@ def agreement_frame(comparison: Comparison | None, explainer: str) -> pd.DataFra
 class CompareView(TrustView):
     """Two or more models on one question: answers, word-level saliency on shared words, rank agreement."""
 
-    comparison = param.ClassSelector(
-        class_=Comparison, default=None, allow_None=True, doc="The comparison on show (core.compare_models)."
-    )
-    question = param.String(default="", doc="Question to ask every model (default: the explanation's).")
-    context = param.String(default="", doc="Context to answer from (default: the explanation's).")
-    models = param.List(default=[], item_type=str, doc="Models to compare (hub ids or local directories), two or more.")
-    available_models = param.List(default=[], item_type=str, doc="Models offered in the chooser.")
-    explainer = param.Selector(
-        default="integrated_gradients",
-        objects={explainer_label(name): name for name in EXPLAINERS},
-        doc="Which saliency or attention map to compare.",
-    )
-    selected_words = param.List(
-        default=[], item_type=int, doc="Selected context words (indices of core.context_words), shared by every chart."
-    )
-
-    result_name = "comparison"
+    part_name = "comparison"
     button_label = "Compare models"
     empty_message = "Choose two or more models and run a question first."
     title = "Models side by side"
@@ -99,19 +71,12 @@ class CompareView(TrustView):
     )
 
     def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._streams: list[hv.streams.Stream] = []
         self.selections: dict[str, hv.streams.Selection1D] = {}
-        self.chooser = pn.widgets.MultiChoice(
-            label="Models to compare", options=list(self.available_models), value=list(self.models), width=500
-        )
-        self.chooser.param.watch(lambda event: setattr(self, "models", list(event.new)), ["value"])
-        self.param.watch(self._on_models, ["models", "available_models"])
         self.answers = pn.widgets.Tabulator(
             answers_frame(None), disabled=True, show_index=False, layout="fit_data_stretch", sizing_mode="stretch_width"
         )
         self.agreement = pn.widgets.Tabulator(
-            agreement_frame(None, self.explainer),
+            agreement_frame(None, "integrated_gradients"),
             disabled=True,
             show_index=False,
             layout="fit_data_stretch",
@@ -119,81 +84,66 @@ class CompareView(TrustView):
         )
         self.bars_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.summary = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#444"})
-        self.param.watch(self._rebuild, ["comparison"])
-        self.param.watch(self._on_explainer, ["explainer"])
-        self.param.watch(self._on_text, ["question", "context"])
+        super().__init__(**params)
+        self.chooser = pn.widgets.MultiChoice(
+            label="Models to compare", options=self._options(), value=list(self.result.models), width=500
+        )
+        self.chooser.param.watch(lambda event: setattr(self.result, "models", list(event.new)), ["value"])
+        self.result.param.watch(self._on_models, ["models"])
+        self.state.inputs.param.watch(self._on_models, ["models"])
+        self.result.param.watch(self._rebuild, ["comparison"])
+        self.result.param.watch(self._on_explainer, ["explainer"])
         self._rebuild()
 
-    # ---------------------------------------------------------------- computing
+    @property
+    def result(self) -> Any:
+        return self.state.trust.comparison
 
-    def inputs(self) -> tuple[str, str, tuple[str, ...]] | None:
-        question = self.question or (self.explanation.question if self.explanation is not None else "")
-        context = self.context or (self.explanation.context if self.explanation is not None else "")
-        models = tuple(dict.fromkeys(self.models))
-        if not question.strip() or not context.strip() or len(models) < 2:
-            return None
-        return question, context, models
+    def describe(self) -> str:
+        comparison = self.result.comparison
+        if comparison is None:
+            return ""
+        same = "the same answer" if comparison.same_answer() else "different answers"
+        return f"{len(comparison.models)} models, {same}, {len(comparison.words)} context words."
 
-    def is_current(self, inputs: Any) -> bool:
-        return inputs == self.inputs()
-
-    def work(self, inputs: tuple[str, str, tuple[str, ...]], progress: Callable[[str, float], None]) -> Comparison:
-        question, context, models = inputs
-        return core.compare_models(question, context, list(models), EXPLAINERS)
-
-    def describe(self, result: Comparison) -> str:
-        same = "the same answer" if result.same_answer() else "different answers"
-        return f"{len(result.models)} models, {same}, {len(result.words)} context words."
-
-    def _on_explanation(self, event: param.parameterized.Event) -> None:
-        old, new = event.old, event.new
-        if old is None or new is None or (old.question, old.context) != (new.question, new.context):
-            self._job += 1
-            self.param.update(comparison=None, busy=False, error="", status="", selected_words=[], selected_tokens=[])
-
-    def _on_text(self, *_events: Any) -> None:
-        if self.comparison is not None and self.inputs() is not None:
-            question, context, _models = self.inputs()
-            if (question.strip(), context) != (self.comparison.question.strip(), self.comparison.context):
-                self.param.update(comparison=None, selected_words=[])
+    def _options(self) -> list[str]:
+        return list(dict.fromkeys([*self.state.inputs.models, *self.result.models]))
 
     def _on_models(self, *_events: Any) -> None:
-        options = list(dict.fromkeys([*self.available_models, *self.models]))
+        options = self._options()
         if list(self.chooser.options) != options:
             self.chooser.options = options
-        if list(self.chooser.value) != list(self.models):
-            self.chooser.value = list(self.models)
+        if list(self.chooser.value) != list(self.result.models):
+            self.chooser.value = list(self.result.models)
 
     # ---------------------------------------------------------------- drawing
 
     def _rebuild(self, *_events: Any) -> None:
-        for stream in self._streams:
-            if isinstance(stream, hv.streams.Params):
-                stream.unwatch()
-        self._streams = []
+        self.unwatch_streams()
         self.selections = {}
-        comparison = self.comparison
+        comparison = self.result.comparison
         self.answers.value = answers_frame(comparison)
+        self._on_job()
         if comparison is None:
-            self.agreement.value = agreement_frame(None, self.explainer)
+            self.agreement.value = agreement_frame(None, self.result.explainer)
             self.bars_pane.object = None
             self.summary.object = f"Choose two or more models and press **{self.button_label}**."
             return
         explainers = list(comparison.explainers)
-        self.param.explainer.objects = {explainer_label(name): name for name in explainers}
-        if self.explainer not in explainers:
-            self.explainer = explainers[0]
-        self.agreement.value = agreement_frame(comparison, self.explainer)
+        self.result.param.explainer.objects = choices(explainers)
+        if self.result.explainer not in explainers:
+            self.result.explainer = explainers[0]
+        self.agreement.value = agreement_frame(comparison, self.result.explainer)
         same = "All models give the **same answer**." if comparison.same_answer() else "The models **disagree**."
         self.summary.object = f"{same} {len(comparison.words)} context words; bars are scaled per model."
         charts = []
         labels = [word.text for word in comparison.words]
-        word_params = hv.streams.Params(self, ["selected_words"])
+        word_params = hv.streams.Params(self.result, ["selected_words"])
         self.bands = hv.DynamicMap(self._bands, streams=[word_params], cache_size=1)
         self._streams.append(word_params)
         self.charts: dict[str, hv.DynamicMap] = {}
         for name in comparison.names:
-            stream = hv.streams.Params(self, ["explainer"])
+            stream = hv.streams.Params(self.result, ["explainer"])
             chart = hv.DynamicMap(
                 lambda explainer, name=name: self._bars(name, explainer), streams=[stream], cache_size=1
             )
@@ -217,13 +167,13 @@ class CompareView(TrustView):
                     ylim=(-1.08, 1.08),
                     xlim=(-0.5, len(labels) - 0.5),
                     hooks=[hook],
-                    default_tools=["pan", "wheel_zoom", "reset", "save"],
+                    default_tools=DEFAULT_TOOLS,
                 )
             )
         )
 
     def _bars(self, name: str, explainer: str) -> hv.Rectangles:
-        comparison = self.comparison
+        comparison = self.result.comparison
         side = comparison.models[name]
         scores = side.word_scores.get(explainer)
         count = len(comparison.words)
@@ -247,7 +197,7 @@ class CompareView(TrustView):
             "color": colors,
         }
         bars = hv.Rectangles(data, kdims=["x0", "y0", "x1", "y1"], vdims=["score", "word", "index", "color"])
-        title = f"{short_name(name)} · {explainer_label(explainer)} · answer “{side.answer.text}”"
+        title = f"{short_name(name)} · {label(explainer)} · answer “{side.answer.text}”"
         return bars.opts(
             color="color",
             line_alpha=0,
@@ -261,33 +211,22 @@ class CompareView(TrustView):
 
     def _answer_strip(self, name: str) -> hv.Rectangles:
         """A green strip under the words of this model's answer."""
-        words = self.comparison.models[name].answer_words
+        words = self.result.comparison.models[name].answer_words
         boxes = [(first - 0.45, -1.08, last + 0.45, -1.0) for first, last in runs(words)]
         return hv.Rectangles(boxes).opts(color=ANSWER_COLOR, line_alpha=0)
 
     def _bands(self, selected_words: Sequence[int]) -> hv.VSpans:
-        count = 0 if self.comparison is None else len(self.comparison.words)
+        comparison = self.result.comparison
+        count = 0 if comparison is None else len(comparison.words)
         return selection_bands(sorted({int(i) for i in selected_words if 0 <= int(i) < count}))
 
     # ---------------------------------------------------------------- interaction
 
     def _on_explainer(self, *_events: Any) -> None:
-        self.agreement.value = agreement_frame(self.comparison, self.explainer)
+        self.agreement.value = agreement_frame(self.result.comparison, self.result.explainer)
 
     def _on_select(self, index: list[int]) -> None:
-        self.selected_words = sorted({int(i) for i in index})
-
-    def tokens_of(self, model: str, words: Sequence[int] | None = None) -> list[int]:
-        """Token positions of ``model``'s window that the (selected) words cover."""
-        if self.comparison is None or model not in self.comparison.models:
-            return []
-        return self.comparison.models[model].alignment.tokens_of(self.selected_words if words is None else words)
-
-    def words_of(self, model: str, positions: Sequence[int]) -> list[int]:
-        """Words that token ``positions`` of ``model``'s window overlap."""
-        if self.comparison is None or model not in self.comparison.models:
-            return []
-        return self.comparison.models[model].alignment.words_of(positions)
+        self.result.select_words(sorted({int(i) for i in index}))
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
@@ -296,7 +235,7 @@ class CompareView(TrustView):
             self.controls(),
             self.summary,
             self.answers,
-            pn.Row(pn.widgets.Select.from_param(self.param.explainer, label="Compare", width=260)),
+            pn.Row(pn.widgets.Select.from_param(self.result.param.explainer, label="Compare", width=260)),
             self.agreement,
             self.bars_pane,
             sizing_mode="stretch_width",

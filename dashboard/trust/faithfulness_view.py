@@ -9,7 +9,6 @@ choose the explainer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import holoviews as hv
@@ -17,16 +16,10 @@ import pandas as pd
 import panel as pn
 import param
 
-import core
-from core.compute import bfloat16_is_fast
 from core.trust.faithfulness import RANDOM, FaithfulnessReport
-from dashboard.trust.common import (
-    PLOT_HEIGHT,
-    SELECTION_COLOR,
-    TrustView,
-    explainer_color,
-    explainer_label,
-)
+from dashboard.theme import SELECTION_COLOR, label
+from dashboard.trust.base import TrustView, explainer_color
+from dashboard.views.plotting import PLOT_HEIGHT
 
 TABLE_COLUMNS = [
     "rank",
@@ -49,7 +42,7 @@ def ranking_frame(report: FaithfulnessReport | None) -> pd.DataFrame:
         rows.append(
             {
                 "rank": row["rank"],
-                "explainer": explainer_label(row["name"]),
+                "explainer": label(row["name"]),
                 "deletion AOPC ↑": f"{row['deletion_aopc']:.3g}",
                 "insertion AOPC ↑": f"{row['insertion_aopc']:.3g}",
                 "comprehensiveness ↑": f"{row['comprehensiveness']:.3g}",
@@ -64,26 +57,7 @@ def ranking_frame(report: FaithfulnessReport | None) -> pd.DataFrame:
 class FaithfulnessView(TrustView):
     """Deletion or insertion curves of every explainer beside the random order, and their ranking."""
 
-    report = param.ClassSelector(
-        class_=FaithfulnessReport,
-        default=None,
-        allow_None=True,
-        doc="The faithfulness report on show (core.trust.faithfulness).",
-    )
-    curve = param.Selector(
-        default="deletion", objects=["deletion", "insertion"], doc="Which curves to draw: deletion or insertion."
-    )
-    explainer = param.String(
-        default="", doc="Explainer whose tokens a tap on the plot selects (and whose line is bold); empty: the best."
-    )
-    fraction = param.Number(
-        default=None,
-        allow_None=True,
-        bounds=(0.0, 1.0),
-        doc="Fraction of the context last tapped (marked on the plot).",
-    )
-
-    result_name = "report"
+    part_name = "faithfulness"
     button_label = "Compute faithfulness"
     title = "Faithfulness: deletion and insertion"
     description = (
@@ -93,8 +67,6 @@ class FaithfulnessView(TrustView):
     )
 
     def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._streams: list[hv.streams.Stream] = []
         self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=False)
         self.summary = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#444"})
         self.table = pn.widgets.Tabulator(
@@ -107,50 +79,39 @@ class FaithfulnessView(TrustView):
             sizing_mode="stretch_width",
             max_height=300,
         )
+        super().__init__(**params)
         self.table.param.watch(self._on_row, ["selection"])
-        self.curve_choice = pn.widgets.RadioButtonGroup.from_param(self.param.curve, color="default")
-        self.param.watch(self._rebuild, ["report"])
-        self.param.watch(self._on_new_explanation, ["explanation"])
+        self.curve_choice = pn.widgets.RadioButtonGroup.from_param(self.result.param.curve, color="default")
+        self.result.param.watch(self._rebuild, ["report"])
+        self.state.result.param.watch(self._on_new_explanation, ["result_id"])
         self._rebuild()
 
-    def work(self, explanation: core.Explanation, progress: Callable[[str, float], None]) -> FaithfulnessReport:
-        # bfloat16 halves the wait where the CPU has it; the summary says which precision ran.
-        precision = "bfloat16" if bfloat16_is_fast() else "float32"
-        return core.trust.faithfulness(explanation, progress=progress, precision=precision)
-
-    def describe(self, result: FaithfulnessReport) -> str:
-        return f"{result.forward_passes} forward passes in {result.seconds:.1f} s."
-
     @property
-    def chosen(self) -> str:
-        """The explainer taps select for: ``explainer`` if set, else the best ranked."""
-        report = self.report
-        if report is None:
-            return ""
-        if self.explainer in report.explainers:
-            return self.explainer
-        return report.ranking()[0]["name"]
+    def result(self) -> Any:
+        return self.state.trust.faithfulness
+
+    def describe(self) -> str:
+        report = self.result.report
+        return "" if report is None else f"{report.forward_passes} forward passes in {report.seconds:.1f} s."
 
     # ---------------------------------------------------------------- drawing
 
     def _on_new_explanation(self, *_events: Any) -> None:
-        if self.report is None:
+        if self.result.report is None:
             self._rebuild()
 
     def _rebuild(self, *_events: Any) -> None:
-        for stream in self._streams:
-            if isinstance(stream, hv.streams.Params):
-                stream.unwatch()
-        self._streams = []
-        report = self.report
+        self.unwatch_streams()
+        report = self.result.report
         self.table.selection = []
         self.table.value = ranking_frame(report)
+        self._on_job()
         if report is None:
             self.plot.object = None
             self.summary.object = (
                 f"Press **{self.button_label}** to measure every explainer (about "
                 "200 forward passes of the answer's window)."
-                if self.explanation is not None
+                if self.state.result.explanation is not None
                 else self.empty_message
             )
             return
@@ -162,7 +123,7 @@ class FaithfulnessView(TrustView):
             f"{report.random_orders} orders. {report.forward_passes} forward passes in {report.precision} "
             f"({report.seconds:.1f} s)."
         )
-        params = hv.streams.Params(self, ["curve", "explainer", "fraction"])
+        params = hv.streams.Params(self.result, ["curve", "explainer", "fraction"])
         self.curves = hv.DynamicMap(self._curves, streams=[params], cache_size=1)
         self.tap = hv.streams.Tap(source=self.curves, transient=True)
         self.tap.add_subscriber(self._on_tap)
@@ -170,8 +131,8 @@ class FaithfulnessView(TrustView):
         self.plot.object = self.curves
 
     def _curves(self, curve: str, explainer: str, fraction: float | None) -> hv.Overlay:
-        report = self.report
-        chosen = self.chosen
+        report = self.result.report
+        chosen = self.result.chosen
         fractions = report.fractions
         layers: list[Any] = []
         random = report.explainers[RANDOM]
@@ -183,14 +144,14 @@ class FaithfulnessView(TrustView):
             )
         )
         layers.append(
-            hv.Curve((fractions, values), "fraction", "P(answer)", label=explainer_label(RANDOM)).opts(
+            hv.Curve((fractions, values), "fraction", "P(answer)", label=label(RANDOM)).opts(
                 color="#555555", line_dash="dashed", line_width=2
             )
         )
         for index, name in enumerate(report.names):
             item = report.explainers[name]
             layers.append(
-                hv.Curve((fractions, getattr(item, curve)), "fraction", "P(answer)", label=explainer_label(name)).opts(
+                hv.Curve((fractions, getattr(item, curve)), "fraction", "P(answer)", label=label(name)).opts(
                     color=explainer_color(name, index),
                     line_width=4 if name == chosen else 1.8,
                     alpha=1.0 if name == chosen else 0.8,
@@ -222,28 +183,17 @@ class FaithfulnessView(TrustView):
 
     # ---------------------------------------------------------------- interaction
 
-    def select_fraction(self, fraction: float) -> None:
-        """Select the tokens the chosen explainer removes (deletion) or keeps (insertion) at ``fraction``."""
-        report = self.report
-        if report is None:
-            return
-        nearest = min(report.fractions, key=lambda f: abs(f - float(fraction)))
-        tokens = report.removed_tokens(self.chosen, nearest)
-        self.param.update(fraction=nearest, selected_tokens=tokens)
-
     def _on_tap(self, x: float | None = None, y: float | None = None) -> None:
         if x is not None:
-            self.select_fraction(x)
+            self.result.select_fraction(x)
 
     def _on_row(self, event: param.parameterized.Event) -> None:
-        if not event.new or self.report is None:
+        if not event.new or self.result.report is None:
             return
         frame = self.table.value
         row = event.new[0]
         if row < len(frame):
-            self.explainer = str(frame.iloc[row]["name"])
-            if self.fraction is not None:
-                self.select_fraction(self.fraction)
+            self.result.choose(str(frame.iloc[row]["name"]))
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(

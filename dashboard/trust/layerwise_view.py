@@ -19,37 +19,16 @@ import numpy as np
 import panel as pn
 import param
 
-import core
-from core.trust.layerwise import LayerwiseReport
-from dashboard.trust.common import (
-    ANSWER_COLOR,
-    SELECTION_COLOR,
-    clean_positions,
-    label_axis_hook,
-    runs,
-    same_example,
-    select_positions_between,
-)
-
-TARGETS = {"answer start": "start", "answer end": "end"}
+from dashboard.escaping import markdown_text
+from dashboard.state import ExplorerState
+from dashboard.theme import ANSWER_COLOR, SELECTION_COLOR
+from dashboard.views.plotting import DEFAULT_TOOLS, clean_positions, label_axis_hook, runs, select_positions_between
 
 
 class LayerwiseView(pn.viewable.Viewer):
     """Layer x token heatmap of start/end probabilities, each layer's picked span outlined."""
 
-    explanation = param.ClassSelector(
-        class_=core.Explanation, default=None, allow_None=True, doc="The explanation whose per-layer logits are shown."
-    )
-    report = param.ClassSelector(
-        class_=LayerwiseReport,
-        default=None,
-        allow_None=True,
-        doc="Per-layer probabilities and spans (core.layer_answers); made from ``explanation`` when not given.",
-    )
-    target = param.Selector(default="start", objects=TARGETS, doc="Show start or end probabilities.")
-    selected_tokens = param.List(
-        default=[], item_type=int, doc="Selected token positions of the explained window (shared with other views)."
-    )
+    state = param.ClassSelector(class_=ExplorerState, doc="The shared dashboard state this view reads and writes.")
 
     title = "Where the answer forms: the QA head on every layer"
     description = (
@@ -64,24 +43,18 @@ class LayerwiseView(pn.viewable.Viewer):
         self.heatmap_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=False)
         self.line_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=False)
         self.summary = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#444"})
-        self.param.watch(self._on_explanation, ["explanation"])
-        self.param.watch(self._rebuild, ["report"])
-        if self.report is None and self.explanation is not None:
-            self.report = core.layer_answers(self.explanation)
-        else:
-            self._rebuild()
+        self.result.param.watch(self._rebuild, ["report"])
+        self._rebuild()
 
-    def _on_explanation(self, event: param.parameterized.Event) -> None:
-        if same_example(event.old, event.new) and self.report is not None:
-            return
-        self.selected_tokens = []
-        self.report = None if event.new is None else core.layer_answers(event.new)
+    @property
+    def result(self) -> Any:
+        return self.state.trust.layers
 
     @property
     def labels(self) -> list[str]:
-        if self.explanation is not None:
-            return self.explanation.token_labels()
-        count = 0 if self.report is None else self.report.start_probs.shape[1]
+        if self.state.result.explanation is not None:
+            return self.state.result.token_labels()
+        count = 0 if self.result.report is None else self.result.report.start_probs.shape[1]
         return [str(i) for i in range(count)]
 
     # ---------------------------------------------------------------- drawing
@@ -91,7 +64,7 @@ class LayerwiseView(pn.viewable.Viewer):
             if isinstance(stream, hv.streams.Params):
                 stream.unwatch()
         self._streams = []
-        report = self.report
+        report = self.result.report
         if report is None:
             self.heatmap_pane.object = None
             self.line_pane.object = None
@@ -99,17 +72,18 @@ class LayerwiseView(pn.viewable.Viewer):
             return
         forms = report.answer_forms_at
         final = report.spans[-1]
-        self.summary.object = f"Final answer “{final.text}” (tokens {final.start_token}–{final.end_token - 1}). " + (
+        tokens = f"tokens {final.start_token}–{final.end_token - 1}"
+        self.summary.object = f"Final answer “{markdown_text(final.text)}” ({tokens}). " + (
             f"Every layer from **{'the embeddings' if forms == 0 else f'layer {forms}'}** on picks it."
             if forms is not None
             else "Not even the last layer's head picks it (it lies in a span the decoder skipped)."
         )
         count = report.start_probs.shape[1]
         layers = report.start_probs.shape[0]
-        target_params = hv.streams.Params(self, ["target"])
+        target_params = hv.streams.Params(self.result, ["target"])
         self.image = hv.DynamicMap(self._image, streams=[target_params], cache_size=1)
-        selection_params = hv.streams.Params(self, ["selected_tokens"])
-        bands = hv.DynamicMap(self._bands, streams=[selection_params], cache_size=1)
+        selection_params = hv.streams.Params(self.state.selection, ["tokens"])
+        self.bands = hv.DynamicMap(self._bands, streams=[selection_params], cache_size=1)
         self.tap = hv.streams.Tap(source=self.image, transient=True)
         self.tap.add_subscriber(self._on_tap)
         self.box = hv.streams.BoundsXY(source=self.image, transient=True)
@@ -119,7 +93,7 @@ class LayerwiseView(pn.viewable.Viewer):
         answer = hv.Rectangles([(final.start_token - 0.5, -0.5, final.end_token - 0.5, layers - 0.5)]).opts(
             fill_alpha=0, line_color=ANSWER_COLOR, line_width=3, line_dash="dashed"
         )
-        self.heatmap_pane.object = (self.image * answer * self._spans() * bands).opts(
+        self.heatmap_pane.object = (self.image * answer * self._spans() * self.bands).opts(
             hv.opts.Image(
                 cmap="Blues",
                 colorbar=True,
@@ -131,7 +105,7 @@ class LayerwiseView(pn.viewable.Viewer):
                 xrotation=90,
                 tools=["hover", "tap", "box_select"],
                 active_tools=["box_select"],
-                default_tools=["pan", "wheel_zoom", "reset", "save"],
+                default_tools=DEFAULT_TOOLS,
                 hover_tooltips=[("token", "$x{custom}"), ("layer", "$y{0}"), ("probability", "@image{0.0000}")],
                 hooks=[hook],
                 xlim=(-0.5, count - 0.5),
@@ -162,7 +136,7 @@ class LayerwiseView(pn.viewable.Viewer):
         )
 
     def _image(self, target: str) -> hv.Image:
-        report = self.report
+        report = self.result.report
         values = report.start_probs if target == "start" else report.end_probs
         count = values.shape[1]
         return hv.Image(
@@ -172,15 +146,15 @@ class LayerwiseView(pn.viewable.Viewer):
         ).opts(title=f"P(answer {target}) per layer and token")
 
     def _spans(self) -> hv.Rectangles:
-        spans = self.report.spans
+        spans = self.result.report.spans
         boxes = [(s.start_token - 0.5, s.layer - 0.45, s.end_token - 0.5, s.layer + 0.45) for s in spans]
         return hv.Rectangles(boxes).opts(fill_alpha=0, line_color="black", line_width=2)
 
-    def _bands(self, selected_tokens: list[int]) -> hv.Rectangles:
+    def _bands(self, tokens: list[int]) -> hv.Rectangles:
         """The selected tokens outlined over every layer (a fill would change the heatmap's colours)."""
-        report = self.report
+        report = self.result.report
         count, layers = report.start_probs.shape[1], report.start_probs.shape[0]
-        positions = clean_positions(selected_tokens, count)
+        positions = clean_positions(tokens, count)
         boxes = [(first - 0.5, -0.5, last + 0.5, layers - 0.5) for first, last in runs(positions)]
         return hv.Rectangles(boxes).opts(
             fill_color=SELECTION_COLOR, fill_alpha=0.12, line_color=SELECTION_COLOR, line_width=3
@@ -189,23 +163,24 @@ class LayerwiseView(pn.viewable.Viewer):
     # ---------------------------------------------------------------- interaction
 
     def _on_tap(self, x: float | None = None, y: float | None = None) -> None:
-        if x is None or self.report is None:
+        report = self.result.report
+        if x is None or report is None:
             return
-        count = self.report.start_probs.shape[1]
         position = int(round(x))
-        if 0 <= position < count:
-            self.selected_tokens = [position]
+        if 0 <= position < report.start_probs.shape[1]:
+            self.state.select([position])
 
     def _on_box(self, bounds: tuple[float, float, float, float] | None = None) -> None:
-        if bounds is None or self.report is None:
+        report = self.result.report
+        if bounds is None or report is None:
             return
         left, _bottom, right, _top = bounds
-        self.selected_tokens = select_positions_between(left, right, range(self.report.start_probs.shape[1]))
+        self.state.select(select_positions_between(left, right, range(report.start_probs.shape[1])))
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
             pn.pane.Markdown(f"#### {self.title}\n<small>{self.description}</small>", margin=(0, 10)),
-            pn.widgets.RadioButtonGroup.from_param(self.param.target),
+            pn.widgets.RadioButtonGroup.from_param(self.result.param.target),
             self.summary,
             self.heatmap_pane,
             self.line_pane,

@@ -1,17 +1,8 @@
-"""``TrustPanel``: the four trust views wired to the app's ``ExplorerState``, as one tabbed viewer.
+"""``TrustPanel``: the four trust views of one ``ExplorerState``, as one tabbed viewer.
 
-What it links (and nothing else):
-
-- ``state.explanation`` -> every view's ``explanation`` (a new answer clears their results; the
-  same answer with integrated gradients filled in keeps them);
-- ``state.selected_tokens`` <-> each token view's ``selected_tokens``, both ways;
-- the comparison's ``selected_words`` <-> ``state.selected_tokens`` through the word alignment of
-  the state's model, when that model is among the compared ones;
-- ``state.models`` -> the models offered for comparison (the state's model and the next one are
-  pre-chosen);
-- the views compute on ``state.saliency_runner`` (a worker thread in the served app).
-
-Add it to the app as a tab: ``("Trust", TrustPanel(state=app.state))``.
+Nothing is linked here: every view reads and writes the state itself (its trust part, its jobs
+and the shared selection), so the Trust tab follows model, question and selection like every
+other view. Add it to the app as a tab: ``("Trust", TrustPanel(state=app.state))``.
 """
 
 from __future__ import annotations
@@ -29,27 +20,16 @@ from dashboard.trust.sanity_view import SanityView
 
 
 class TrustPanel(pn.viewable.Viewer):
-    """Faithfulness, sanity check, layer-wise answers and models side by side, linked to one ``ExplorerState``."""
+    """Faithfulness, sanity check, layer-wise answers and models side by side, of one ``ExplorerState``."""
 
-    state = param.ClassSelector(class_=ExplorerState, doc="The shared dashboard state the views follow and select in.")
+    state = param.ClassSelector(class_=ExplorerState, doc="The shared dashboard state the views read and write.")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        state = self.state
-        runner = state.saliency_runner
-        self.faithfulness = FaithfulnessView(explanation=state.explanation, runner=runner)
-        self.sanity = SanityView(explanation=state.explanation, runner=runner)
-        self.layers = LayerwiseView(explanation=state.explanation)
-        self.compare = CompareView(explanation=state.explanation, runner=runner)
-        self._syncing = False
-        self._offer_models()
-        state.param.watch(self._on_explanation, ["explanation"])
-        state.param.watch(self._on_state_selection, ["selected_tokens"])
-        state.param.watch(lambda _event: self._offer_models(), ["models", "model"])
-        state.param.watch(self._on_runner, ["saliency_runner"])
-        for view in self.token_views:
-            view.param.watch(self._on_view_selection, ["selected_tokens"])
-        self.compare.param.watch(self._on_words, ["selected_words"])
+        self.faithfulness = FaithfulnessView(state=self.state)
+        self.sanity = SanityView(state=self.state)
+        self.layers = LayerwiseView(state=self.state)
+        self.compare = CompareView(state=self.state)
         self.tabs = pn.Tabs(
             ("Faithfulness", self.faithfulness),
             ("Sanity check", self.sanity),
@@ -60,10 +40,6 @@ class TrustPanel(pn.viewable.Viewer):
         )
 
     @property
-    def token_views(self) -> list[Any]:
-        return [self.faithfulness, self.sanity, self.layers]
-
-    @property
     def views(self) -> dict[str, pn.viewable.Viewer]:
         return {
             "faithfulness": self.faithfulness,
@@ -71,55 +47,6 @@ class TrustPanel(pn.viewable.Viewer):
             "layers": self.layers,
             "compare": self.compare,
         }
-
-    def _on_runner(self, event: param.parameterized.Event) -> None:
-        for view in (self.faithfulness, self.sanity, self.compare):
-            view.runner = event.new
-
-    def _offer_models(self) -> None:
-        models = list(self.state.models)
-        self.compare.available_models = models
-        if not self.compare.models and len(models) >= 2:
-            first = self.state.model
-            second = next(m for m in models if m != first)
-            self.compare.models = [first, second]
-
-    def _on_explanation(self, event: param.parameterized.Event) -> None:
-        explanation = event.new
-        for view in (*self.token_views, self.compare):
-            view.explanation = explanation
-
-    def _on_state_selection(self, event: param.parameterized.Event) -> None:
-        if self._syncing:
-            return
-        self._syncing = True
-        try:
-            for view in self.token_views:
-                view.selected_tokens = list(event.new)
-            model = self.state.model
-            if self.compare.comparison is not None and model in self.compare.comparison.models:
-                self.compare.selected_words = self.compare.words_of(model, event.new)
-        finally:
-            self._syncing = False
-
-    def _on_view_selection(self, event: param.parameterized.Event) -> None:
-        if self._syncing:
-            return
-        self.state.select(event.new)
-
-    def _on_words(self, event: param.parameterized.Event) -> None:
-        if self._syncing:
-            return
-        model = self.state.model
-        explanation = self.state.explanation
-        comparison = self.compare.comparison
-        if explanation is None or comparison is None or model not in comparison.models:
-            return
-        # Only when the comparison's run of the state's model is the explanation on show (same window).
-        side = comparison.models[model]
-        if side.answer.window != explanation.window_index:
-            return
-        self.state.select(self.compare.tokens_of(model, event.new))
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self.tabs

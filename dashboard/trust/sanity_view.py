@@ -8,52 +8,29 @@ it is flagged (red, crosses). Tap a step to compare, below, the method's map bef
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import holoviews as hv
 import numpy as np
 import panel as pn
-import param
 
-import core
-from core.trust.sanity import SanityReport
-from dashboard.trust.common import (
-    FLAG_COLOR,
+from dashboard.theme import FLAG_COLOR, SELECTION_COLOR, choices, label
+from dashboard.trust.base import TrustView, explainer_color
+from dashboard.views.plotting import (
+    DEFAULT_TOOLS,
     PLOT_HEIGHT,
-    SELECTION_COLOR,
-    TrustView,
     clean_positions,
-    explainer_color,
-    explainer_label,
     label_axis_hook,
     position_bars,
     select_positions_between,
     selection_bands,
 )
 
-CORRELATIONS = {"Spearman (signed)": "spearman", "Spearman of |values|": "spearman_abs"}
-
 
 class SanityView(TrustView):
     """Correlation with the original map after each randomisation step, per method; flagged methods marked."""
 
-    report = param.ClassSelector(
-        class_=SanityReport, default=None, allow_None=True, doc="The sanity-check report on show (core.sanity_check)."
-    )
-    correlation = param.Selector(
-        default="spearman", objects=CORRELATIONS, doc="Rank correlation of the signed maps or of their absolute values."
-    )
-    method = param.Selector(
-        default="integrated_gradients",
-        objects={explainer_label(m): m for m in core.METHODS},
-        doc="Method whose map before and after randomisation is drawn below the lines.",
-    )
-    step = param.Integer(
-        default=None, allow_None=True, doc="Randomisation step drawn below (index into the report's steps); None: last."
-    )
-
-    result_name = "report"
+    part_name = "sanity"
     button_label = "Run the sanity check"
     title = "Sanity check: randomise the model, top down"
     description = (
@@ -63,71 +40,70 @@ class SanityView(TrustView):
     )
 
     def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._streams: list[hv.streams.Stream] = []
         self.lines_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=False)
         # Two panes rather than one hv.Layout: a Bokeh grid of stretch-width plots collapses inside Tabs.
         self.original_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.after_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.summary = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#444"})
-        self.param.watch(self._rebuild, ["report"])
-        self.param.watch(self._on_new_explanation, ["explanation"])
+        super().__init__(**params)
+        self.result.param.watch(self._rebuild, ["report"])
+        self.state.result.param.watch(self._on_new_explanation, ["result_id"])
         self._rebuild()
 
-    def work(self, explanation: core.Explanation, progress: Callable[[str, float], None]) -> SanityReport:
-        return core.sanity_check(explanation, progress=progress)
+    @property
+    def result(self) -> Any:
+        return self.state.trust.sanity
 
-    def describe(self, result: SanityReport) -> str:
-        return f"{len(result.steps)} randomisation steps in {result.seconds:.1f} s."
+    def describe(self) -> str:
+        report = self.result.report
+        return "" if report is None else f"{len(report.steps)} randomisation steps in {report.seconds:.1f} s."
 
     @property
     def shown_step(self) -> int:
-        report = self.report
+        report, step = self.result.report, self.result.step
         if report is None:
             return 0
-        if self.step is None or not 0 <= self.step < len(report.steps):
+        if step is None or not 0 <= step < len(report.steps):
             return len(report.steps) - 1
-        return int(self.step)
+        return int(step)
 
     # ---------------------------------------------------------------- drawing
 
     def _on_new_explanation(self, *_events: Any) -> None:
-        if self.report is None:
+        if self.result.report is None:
             self._rebuild()
 
     def _rebuild(self, *_events: Any) -> None:
-        for stream in self._streams:
-            if isinstance(stream, hv.streams.Params):
-                stream.unwatch()
-        self._streams = []
-        report = self.report
+        self.unwatch_streams()
+        report = self.result.report
+        self._on_job()
         if report is None:
             self.lines_pane.object = None
             self.original_pane.object = None
             self.after_pane.object = None
             self.summary.object = (
                 f"Press **{self.button_label}** (it recomputes every method once per layer on a copy of the model)."
-                if self.explanation is not None
+                if self.state.result.explanation is not None
                 else self.empty_message
             )
             return
         methods = list(report.methods)
-        self.param.method.objects = {explainer_label(m): m for m in methods}
-        if self.method not in methods:
-            self.method = methods[-1]
-        flagged = ", ".join(explainer_label(m) for m in report.flagged) or "none"
+        self.result.param.method.objects = choices(methods)
+        if self.result.method not in methods:
+            self.result.method = methods[-1]
+        flagged = ", ".join(label(m) for m in report.flagged) or "none"
         self.summary.object = (
             f"Flagged (ρ ≥ {report.threshold:g} after `{report.flag_step}`): **{flagged}**. {report.mode.capitalize()} "
             f"randomisation, seed {report.seed}; integrated gradients with {report.ig_steps} steps; correlations over "
             f"{len(report.positions)} question and context tokens."
         )
-        lines_params = hv.streams.Params(self, ["correlation", "step"])
+        lines_params = hv.streams.Params(self.result, ["correlation", "step"])
         self.lines = hv.DynamicMap(self._lines, streams=[lines_params], cache_size=1)
         self.tap = hv.streams.Tap(source=self.lines, transient=True)
         self.tap.add_subscriber(self._on_tap)
-        original_params = hv.streams.Params(self, ["method"])
-        after_params = hv.streams.Params(self, ["method", "step"])
-        band_params = hv.streams.Params(self, ["selected_tokens"])
+        original_params = hv.streams.Params(self.result, ["method"])
+        after_params = hv.streams.Params(self.result, ["method", "step"])
+        band_params = hv.streams.Params(self.state.selection, ["tokens"])
         self.original_bars = hv.DynamicMap(self._original, streams=[original_params], cache_size=1)
         self.after_bars = hv.DynamicMap(self._after, streams=[after_params], cache_size=1)
         self.bands = hv.DynamicMap(self._bands, streams=[band_params], cache_size=1)
@@ -135,7 +111,7 @@ class SanityView(TrustView):
         self.after_selection = hv.streams.Selection1D(source=self.after_bars)
         for selection in (self.original_selection, self.after_selection):
             selection.add_subscriber(self._on_select)
-        labels = self.explanation.token_labels() if self.explanation is not None else []
+        labels = self.state.result.token_labels() if self.state.result.explanation is not None else []
         bar_options = hv.opts.Rectangles(
             height=180,
             responsive=True,
@@ -145,7 +121,7 @@ class SanityView(TrustView):
             ylabel="share of max |value|",
             xrotation=90,
             hooks=[label_axis_hook(labels)] if labels else [],
-            default_tools=["pan", "wheel_zoom", "reset", "save"],
+            default_tools=DEFAULT_TOOLS,
         )
         self.original_map = (self.original_bars * self.bands).opts(bar_options)
         self.after_map = (self.after_bars * self.bands).opts(bar_options)
@@ -156,7 +132,7 @@ class SanityView(TrustView):
         self.after_pane.object = self.after_map
 
     def _lines(self, correlation: str, step: int | None) -> hv.Overlay:
-        report = self.report
+        report = self.result.report
         steps = ["original", *report.steps]
         xs = np.arange(len(steps))
         layers: list[Any] = [
@@ -168,10 +144,10 @@ class SanityView(TrustView):
             values = [1.0, *getattr(report, correlation)[method]]
             values = [np.nan if v is None else float(v) for v in values]
             flagged = method in report.flagged
-            label = explainer_label(method) + (" (flagged)" if flagged else "")
+            name = label(method) + (" (flagged)" if flagged else "")
             color = explainer_color(method, index)
             layers.append(
-                hv.Curve((xs, values), "step", "rho", label=label).opts(
+                hv.Curve((xs, values), "step", "rho", label=name).opts(
                     color=color, line_width=3, line_dash="dashed" if flagged else "solid"
                 )
             )
@@ -198,55 +174,50 @@ class SanityView(TrustView):
         )
 
     def _original(self, method: str) -> hv.Rectangles:
-        report = self.report
+        report = self.result.report
         bars = self._bars(np.array(report.original[method]), method)
-        return bars.opts(title=f"{explainer_label(method)} · original model")
+        return bars.opts(title=f"{label(method)} · original model")
 
     def _after(self, method: str, step: int | None) -> hv.Rectangles:
-        report = self.report
+        report = self.result.report
         shown = self.shown_step
         rho = report.spearman[method][shown]
         bars = self._bars(np.array(report.randomised[method][shown]), method)
-        return bars.opts(
-            title=f"{explainer_label(method)} · after randomising up to {report.steps[shown]} · ρ = {rho:.2f}"
-        )
+        return bars.opts(title=f"{label(method)} · after randomising up to {report.steps[shown]} · ρ = {rho:.2f}")
 
     def _bars(self, values: np.ndarray, method: str) -> hv.Rectangles:
-        report = self.report
-        labels = self.explanation.token_labels() if self.explanation is not None else []
-        positions = report.positions
-        return position_bars(positions, values, labels, explainer_label(method))
+        labels = self.state.result.token_labels() if self.state.result.explanation is not None else []
+        return position_bars(self.result.report.positions, values, labels, label(method))
 
-    def _bands(self, selected_tokens: list[int]) -> hv.VSpans:
-        count = max(self.report.positions, default=-1) + 1
-        return selection_bands(clean_positions(selected_tokens, count))
+    def _bands(self, tokens: list[int]) -> hv.VSpans:
+        count = max(self.result.report.positions, default=-1) + 1
+        return selection_bands(clean_positions(tokens, count))
 
     # ---------------------------------------------------------------- interaction
 
     def _on_tap(self, x: float | None = None, y: float | None = None) -> None:
-        if x is None or self.report is None:
+        report = self.result.report
+        if x is None or report is None:
             return
-        index = int(round(x)) - 1
-        self.step = min(max(index, 0), len(self.report.steps) - 1)
+        self.result.step = min(max(int(round(x)) - 1, 0), len(report.steps) - 1)
 
     def _on_select(self, index: list[int]) -> None:
-        report = self.report
-        if report is None:
-            return
-        self.selected_tokens = sorted({report.positions[i] for i in index if 0 <= i < len(report.positions)})
+        report = self.result.report
+        if report is not None:
+            self.state.select({report.positions[i] for i in index if 0 <= i < len(report.positions)})
 
     def select_between(self, low: float, high: float) -> None:
         """Select the compared tokens whose position lies in ``[low, high]`` (a box on the position axis)."""
-        if self.report is not None:
-            self.selected_tokens = select_positions_between(low, high, self.report.positions)
+        if self.result.report is not None:
+            self.state.select(select_positions_between(low, high, self.result.report.positions))
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
             pn.pane.Markdown(f"#### {self.title}\n<small>{self.description}</small>", margin=(0, 10)),
             self.controls(),
             pn.Row(
-                pn.widgets.RadioButtonGroup.from_param(self.param.correlation),
-                pn.widgets.Select.from_param(self.param.method, label="", width=220),
+                pn.widgets.RadioButtonGroup.from_param(self.result.param.correlation),
+                pn.widgets.Select.from_param(self.result.param.method, label="", width=220),
             ),
             self.summary,
             self.lines_pane,

@@ -1,4 +1,8 @@
-"""One view per plot; each takes the shared ``ExplorerState`` and talks only to it."""
+"""One view per plot; each takes the shared ``ExplorerState`` (and the page's ``StateFanOut``) and talks only to it.
+
+Shared machinery: ``base`` (``PlotView``, ``TokenBarsView``), ``plotting`` (the token axis, bars,
+bands), ``fan_out`` (one watcher for all views) and ``bokeh_batching`` (why a head switch is cheap).
+"""
 
 from dashboard.views.answer import AnswerView
 from dashboard.views.attention_heatmap import AttentionHeatmap

@@ -15,7 +15,7 @@ EXCERPT_CHARS = 280
 
 def answer_html(state: ExplorerState) -> str:
     """Escaped HTML: the answer, its score and where it is, and an excerpt of the context around it."""
-    explanation = state.explanation
+    explanation = state.result.explanation
     if explanation is None:
         return ""
     answer = explanation.answer
@@ -31,7 +31,7 @@ def answer_html(state: ExplorerState) -> str:
         + ("…" if after_end < len(context) else "")
     )
     reference = ""
-    example = state.example_answer()
+    example = state.inputs.chosen_example()
     if example is not None and example.answer_text and example.context == context:
         same = (example.answer_start, example.answer_start + len(example.answer_text)) == (
             answer.start_char,
@@ -66,7 +66,7 @@ class AnswerView(pn.viewable.Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.html = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.state.param.watch(self._redraw, ["result_id"])
+        self.state.result.param.watch(self._redraw, ["result_id"])
         self._redraw()
 
     def _redraw(self, *_events: Any) -> None:

@@ -9,21 +9,15 @@ tokens; box-select to select the tokens the box spans on either axis.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import holoviews as hv
 import numpy as np
 
 from dashboard.state import positions_between
-from dashboard.views.common import (
-    ATTENTION_CMAP,
-    PlotView,
-    add_strips,
-    label_token_axes,
-    set_strips,
-    token_spans,
-)
+from dashboard.theme import ATTENTION_CMAP
+from dashboard.views.base import PlotView
+from dashboard.views.plotting import DEFAULT_TOOLS, add_strips, label_token_axes, set_strips, token_spans
 
 SIZE = 380
 
@@ -34,20 +28,20 @@ class AttentionHeatmap(PlotView):
     title = "Attention"
     stretch = False
     description = "Rows attend to columns. Tap a cell or box-select to select tokens; scroll to zoom."
-    rebuild_on = ("result_id", "color_scale")
+    rebuild_on = ("result.result_id", "view.color_scale")
 
     def build(self) -> Any:
-        count = self.state.num_tokens
+        count = self.state.result.num_tokens
         self.set_width(SIZE + 215)  # frame, token labels, colour bar, toolbar
-        self.image = self.dynamic(self._image, "layer", "head")
+        self.image = self.dynamic(self._image, "view.layer", "view.head")
         self.tap = hv.streams.Tap(source=self.image, transient=True)
         self.tap.add_subscriber(self._on_tap)
         self.box = hv.streams.BoundsXY(source=self.image, transient=True)
         self.box.add_subscriber(self._on_box)
-        self.follow(("layer", "head"), self._caption)
+        self.follow(("view.layer", "view.head"), self._caption)
         return self.image.opts(
             cmap=ATTENTION_CMAP,
-            cnorm=self.state.color_scale,
+            cnorm=self.state.view.color_scale,
             colorbar=True,
             frame_width=SIZE,
             frame_height=SIZE,
@@ -57,7 +51,7 @@ class AttentionHeatmap(PlotView):
             ylabel="attending (query)",
             title="",
             tools=["hover", "tap", "box_select"],
-            default_tools=["pan", "wheel_zoom", "reset", "save"],
+            default_tools=DEFAULT_TOOLS,
             active_tools=["wheel_zoom"],
             hover_tooltips=[("from", "$y{custom}"), ("to", "$x{custom}"), ("attention", "@image{0.0000}")],
             hooks=[self.decoration_hook],
@@ -70,7 +64,7 @@ class AttentionHeatmap(PlotView):
         count = attention.shape[0]
         high = float(attention.max()) or 1.0
         low = 0.0
-        if self.state.color_scale == "log":
+        if self.state.view.color_scale == "log":
             positive = attention[attention > 0]
             low = max(float(positive.min()), high * 1e-6) if positive.size else high * 1e-6
         # Gridded (xs, ys, z): row i sits at y = i, shown at the top by the inverted y axis. The value
@@ -82,15 +76,15 @@ class AttentionHeatmap(PlotView):
         )
 
     def _caption(self) -> None:
-        self.caption.object = f"<b>{html.escape(self.state.attention_title())}</b>"
+        self.set_caption(self.state.view.attention_title())
 
     def decorate(self, plot: Any) -> dict[str, Any]:
         label_token_axes(plot, self.state, axes=("x", "y"), hover_fields=("$x", "$y"), pixels_per_label=12)
-        across = (-0.5, self.state.num_tokens - 0.5)
+        across = (-0.5, self.state.result.num_tokens - 0.5)
         return {"rows": add_strips(plot.state, "h", across), "columns": add_strips(plot.state, "v", across)}
 
     def update_decorations(self, handles: dict[str, Any], changed: set[str]) -> None:
-        spans = token_spans(self.state.selection())
+        spans = token_spans(self.state.selection.positions())
         set_strips(handles["rows"], spans)
         set_strips(handles["columns"], spans)
 
@@ -103,7 +97,7 @@ class AttentionHeatmap(PlotView):
         if bounds is None:
             return
         left, bottom, right, top = bounds
-        count = self.state.num_tokens
+        count = self.state.result.num_tokens
         columns = positions_between(left, right, count)
         rows = positions_between(bottom, top, count)
         self.state.select(set(columns) | set(rows))

@@ -2,26 +2,19 @@
 
 Line opacity and width follow the attention weight. To stay light at 384 tokens, only each
 token's strongest links are drawn; with a selection, the selected tokens' outgoing and incoming
-links (see ``ExplorerState.head_links``). Tap or box-select tokens on either column to select.
+links (see ``core.attention.head_links``). Tap or box-select tokens on either column to select.
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import holoviews as hv
 import numpy as np
 
-from dashboard.views.common import (
-    ROLE_PALETTE,
-    SELECTION_COLOR,
-    PlotView,
-    label_token_axes,
-    role_codes,
-    set_selected,
-    token_frame,
-)
+from dashboard.theme import ROLE_PALETTE, SELECTION_COLOR
+from dashboard.views.base import PlotView
+from dashboard.views.plotting import DEFAULT_TOOLS, label_token_axes, role_codes, set_selected
 
 LINE_COLOR = "#3b6fb6"
 
@@ -34,12 +27,12 @@ class HeadView(PlotView):
     description = "Left: tokens attending; right: tokens attended to. Tap or box-select tokens to follow them."
 
     def build(self) -> Any:
-        count = self.state.num_tokens
-        self.lines = self.dynamic(self._lines, "layer", "head", "selected_tokens")
+        count = self.state.result.num_tokens
+        self.lines = self.dynamic(self._lines, "view.layer", "view.head", "selection.tokens")
         self.tokens = self._points()
         self.selection = hv.streams.Selection1D(source=self.tokens)
         self.selection.add_subscriber(self._on_select)
-        self.follow(("layer", "head"), self._caption)
+        self.follow(("view.layer", "view.head"), self._caption)
         height = int(min(620, max(240, 16 * count)))
         self.set_width(200 + 240)  # frame, token labels on both sides, toolbar
         return (self.lines * self.tokens).opts(
@@ -53,12 +46,12 @@ class HeadView(PlotView):
                 ylim=(-0.5, count - 0.5),
                 hooks=[self.decoration_hook],
                 show_grid=False,
-                default_tools=["pan", "wheel_zoom", "reset", "save"],
+                default_tools=DEFAULT_TOOLS,
                 active_tools=["wheel_zoom"],
             ),
         )
 
-    def _lines(self, layer: int, head: Any, selected_tokens: list[int]) -> hv.Segments:
+    def _lines(self, layer: int, head: Any, tokens: list[int]) -> hv.Segments:
         links = self.state.head_links()
         weight = links["weight"]
         # Relative to the strongest link, but never to less than 0.25: spread-out attention (every
@@ -89,7 +82,7 @@ class HeadView(PlotView):
         )
 
     def _caption(self) -> None:
-        self.caption.object = f"<b>{html.escape(self.state.attention_title())}</b>"
+        self.set_caption(self.state.view.attention_title())
 
     def decorate(self, plot: Any) -> dict[str, Any]:
         label_token_axes(
@@ -103,17 +96,17 @@ class HeadView(PlotView):
         return {"source": plot.handles["source"]}
 
     def update_decorations(self, handles: dict[str, Any], changed: set[str]) -> None:
-        selection = self.state.selection()
-        set_selected(handles["source"], [*selection, *(selection + self.state.num_tokens)])
+        selection = self.state.selection.positions()
+        set_selected(handles["source"], [*selection, *(selection + self.state.result.num_tokens)])
 
     def _points(self) -> hv.Points:
-        frame = token_frame(self.state)
-        count = self.state.num_tokens
+        count = self.state.result.num_tokens
+        position = np.arange(count)
         codes = role_codes(self.state).astype(np.float64)
         data = {
             "x": np.r_[np.zeros(count), np.ones(count)],
-            "y": np.r_[frame["position"], frame["position"]].astype(float),
-            "position": np.r_[frame["position"], frame["position"]],
+            "y": np.r_[position, position].astype(float),
+            "position": np.r_[position, position],
             "kind": np.r_[codes, codes],
         }
         points = hv.Points(data, kdims=["x", "y"], vdims=["position", "kind"])
@@ -133,5 +126,5 @@ class HeadView(PlotView):
         )
 
     def _on_select(self, index: list[int]) -> None:
-        count = self.state.num_tokens
+        count = self.state.result.num_tokens
         self.state.select({int(i) % count for i in index})

@@ -2,7 +2,7 @@
 
 Why one image: 72 heads x 384 x 384 tokens is 10.6 million weights (bertviz's model view HTML
 for that case is 479 MB). Each head's map is block-averaged to at most 32 x 32
-(``ExplorerState.head_thumbnails``) and scaled to its own maximum, and all thumbnails are laid out
+(``core.attention.head_thumbnails``) and scaled to its own maximum, and all thumbnails are laid out
 as one float32 image with a thin gap between them. The hover shows per-head figures, not pixels.
 The current layer and head are outlined (the whole layer for "mean" and "rollout") and selected
 tokens are marked as row and column bands inside every thumbnail; both are Bokeh annotations moved
@@ -17,10 +17,14 @@ import holoviews as hv
 import numpy as np
 from bokeh.models import BoxAnnotation
 
-from dashboard.state import THUMBNAIL_SIZE, thumbnail_edges
-from dashboard.views.common import ATTENTION_CMAP, SELECTION_COLOR, PlotView, add_strips, runs, set_strips
+from core.attention import THUMBNAIL_SIZE, thumbnail_edges
+from dashboard.theme import ATTENTION_CMAP, SELECTION_COLOR
+from dashboard.views.base import PlotView
+from dashboard.views.plotting import add_strips, runs, set_strips
 
 GAP_PIXELS = 2
+HOVER_STATISTICS = ("to_special", "question_to_answer", "previous", "entropy")
+"""Head statistics (``core.attention.HEAD_STATISTICS``) the hover shows."""
 
 
 def thumbnail_grid(thumbnails: np.ndarray, gap: int = GAP_PIXELS) -> np.ndarray:
@@ -40,23 +44,23 @@ def thumbnail_grid(thumbnails: np.ndarray, gap: int = GAP_PIXELS) -> np.ndarray:
 class ModelView(PlotView):
     """All heads of all layers at a glance; clicking a head selects that layer and head."""
 
-    decorations_on = ("selected_tokens", "layer", "head")
+    decorations_on = ("selection.tokens", "view.layer", "view.head")
 
     title = "Model view"
     stretch = False
     description = "Every layer × head (each scaled to its own maximum). Click a thumbnail to select it."
 
     def build(self) -> Any:
-        explanation = self.state.explanation
+        explanation = self.state.result.require()
         layers, heads = explanation.num_layers, explanation.num_heads
-        thumbnails = self.state.head_thumbnails(THUMBNAIL_SIZE)
+        thumbnails = self.state.result.head_thumbnails(THUMBNAIL_SIZE)
         n = thumbnails.shape[-1]
         self.pixels_per_cell = n + GAP_PIXELS
         grid = thumbnail_grid(thumbnails)
         image = hv.Image(grid, bounds=(0, 0, heads, layers), kdims=["head", "layer"], vdims=["attention"])
         cell = int(np.clip(520 / heads, 38, 90))
         self.set_width(cell * heads + 110)
-        summary = self.state.head_summary()
+        summary = {name: self.state.result.head_statistics()[name] for name in HOVER_STATISTICS}
         cells = hv.Rectangles(
             {
                 "x0": np.tile(np.arange(heads), layers).astype(float),
@@ -116,26 +120,26 @@ class ModelView(PlotView):
         }
 
     def update_decorations(self, handles: dict[str, Any], changed: set[str]) -> None:
-        if changed & {"layer", "head"}:
+        if changed & {"view.layer", "view.head"}:
             handles["current"].update(**self.current_box())
-        if "selected_tokens" in changed:
+        if "selection.tokens" in changed:
             rows, columns = self.selection_bands()
             set_strips(handles["rows"], rows)
             set_strips(handles["columns"], columns)
 
     def current_box(self) -> dict[str, float]:
         """The outline of the current head (the whole layer row for "mean" and "rollout")."""
-        top = float(self.layers - self.state.layer)
-        head = self.state.head
+        top = float(self.layers - self.state.view.layer)
+        head = self.state.view.head
         left, right = (0.0, float(self.heads)) if head in ("mean", "rollout") else (float(head), float(head) + 1)
         return {"left": left, "right": right, "bottom": top - 1, "top": top}
 
     def selection_bands(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """Where the selected tokens' rows and columns fall inside every thumbnail (y and x extents)."""
-        count = self.state.num_tokens
+        count = self.state.result.num_tokens
         edges = thumbnail_edges(count, THUMBNAIL_SIZE)
         rows, columns = [], []
-        for first, last in runs(self.state.selection()):
+        for first, last in runs(self.state.selection.positions()):
             # The thumbnail pixels whose blocks hold these tokens.
             start = (np.searchsorted(edges, first, side="right") - 1) / self.pixels_per_cell
             end = np.searchsorted(edges, last, side="right") / self.pixels_per_cell
@@ -149,4 +153,4 @@ class ModelView(PlotView):
         layers, heads = self.layers, self.heads
         head, layer = int(np.floor(x)), layers - 1 - int(np.floor(y))
         if 0 <= head < heads and 0 <= layer < layers:
-            self.state.param.update(layer=layer, head=head)
+            self.state.view.param.update(layer=layer, head=head)

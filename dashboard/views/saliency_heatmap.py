@@ -13,16 +13,9 @@ import holoviews as hv
 import numpy as np
 from bokeh.models import BoxAnnotation
 
-from dashboard.state import METHOD_LABELS, TARGET_LABELS
-from dashboard.views.common import (
-    SALIENCY_CMAP,
-    SELECTION_COLOR,
-    PlotView,
-    label_token_axes,
-    set_selected,
-    token_frame,
-)
-from dashboard.views.saliency_bars import label
+from dashboard.theme import SALIENCY_CMAP, SELECTION_COLOR, label
+from dashboard.views.base import PlotView
+from dashboard.views.plotting import DEFAULT_TOOLS, label_token_axes, set_selected
 
 
 class SaliencyHeatmap(PlotView):
@@ -30,11 +23,11 @@ class SaliencyHeatmap(PlotView):
 
     title = "Saliency: all methods"
     description = "Each row scaled to its largest |score|; grey: not computed yet. Tap or box-select to select tokens."
-    decorations_on = ("selected_tokens", "method", "target")
+    decorations_on = ("selection.tokens", "view.method", "view.target")
 
     def build(self) -> Any:
-        rows = self.state.saliency_rows()
-        self.cells = self.dynamic(self._cells, "saliency_revision")
+        rows = self.state.result.saliency_rows()
+        self.cells = self.dynamic(self._cells, "result.saliency_revision")
         self.selection = hv.streams.Selection1D(source=self.cells)
         self.selection.add_subscriber(self._on_select)
         ticks = [(index + 0.5, self.row_label(method, target)) for index, (method, target) in enumerate(rows)]
@@ -63,24 +56,23 @@ class SaliencyHeatmap(PlotView):
             xrotation=90,
             xlabel="token",
             ylabel="",
-            xlim=(-0.5, self.state.num_tokens - 0.5),
+            xlim=(-0.5, self.state.result.num_tokens - 0.5),
             ylim=(0, len(rows)),
             show_grid=False,
-            default_tools=["pan", "wheel_zoom", "reset", "save"],
+            default_tools=DEFAULT_TOOLS,
             hooks=[self.decoration_hook],
         )
 
     @staticmethod
     def row_label(method: str, target: str) -> str:
-        return f"{label(METHOD_LABELS, method)} · {label(TARGET_LABELS, target).replace('answer ', '')}"
+        return f"{label(method)} · {target}"
 
     def _cells(self, saliency_revision: int) -> hv.Rectangles:
-        raw, normalised = self.state.saliency_matrix()
-        rows = self.state.saliency_rows()
-        frame = token_frame(self.state)
-        count = self.state.num_tokens
+        raw, normalised = self.state.result.saliency_matrix()
+        rows = self.state.result.saliency_rows()
+        count = self.state.result.num_tokens
         row_index = np.repeat(np.arange(len(rows)), count)
-        positions = np.tile(frame["position"], len(rows))
+        positions = np.tile(np.arange(count), len(rows))
         data = {
             "x0": positions - 0.5,
             "y0": row_index.astype(float),
@@ -100,15 +92,15 @@ class SaliencyHeatmap(PlotView):
         return {"source": plot.handles["source"], "outline": outline}
 
     def update_decorations(self, handles: dict[str, Any], changed: set[str]) -> None:
-        count = self.state.num_tokens
-        rows = self.state.saliency_rows()
-        if "selected_tokens" in changed:
-            selection = self.state.selection()
+        count = self.state.result.num_tokens
+        rows = self.state.result.saliency_rows()
+        if "selection.tokens" in changed:
+            selection = self.state.selection.positions()
             set_selected(handles["source"], [row * count + int(p) for row in range(len(rows)) for p in selection])
-        if changed & {"method", "target"}:
-            index = rows.index((self.state.method, self.state.target))
+        if changed & {"view.method", "view.target"}:
+            index = rows.index((self.state.view.method, self.state.view.target))
             handles["outline"].update(bottom=index, top=index + 1)
 
     def _on_select(self, index: list[int]) -> None:
-        count = self.state.num_tokens
+        count = self.state.result.num_tokens
         self.state.select({int(i) % count for i in index})

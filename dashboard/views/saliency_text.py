@@ -19,11 +19,9 @@ import panel as pn
 import param
 from panel.custom import JSComponent
 
-from dashboard.state import METHOD_LABELS, TARGET_LABELS, ExplorerState
-from dashboard.views.saliency_bars import SIGNED_METHODS, label
-
-POSITIVE_RGB = (214, 96, 77)
-NEGATIVE_RGB = (67, 147, 195)
+from core.trust.importance import SIGNED_METHODS
+from dashboard.state import ExplorerState
+from dashboard.theme import NEGATIVE_RGB, POSITIVE_RGB, label
 
 _CSS = """
 :host { display: block; width: 100%; }
@@ -98,16 +96,16 @@ def text_peak(scores: np.ndarray, roles: list[str]) -> float:
 
 def token_html(state: ExplorerState) -> str:
     """The question and the context window as escaped HTML, one span per token."""
-    explanation = state.explanation
+    explanation = state.result.explanation
     if explanation is None:
         return ""
     values = state.saliency_values()
     scores = np.zeros(explanation.num_tokens) if values is None else np.asarray(values, dtype=np.float64)
     peak = text_peak(scores, explanation.roles)
-    selected = set(int(p) for p in state.selection())
-    answer = state.answer_positions()
-    labels = state.token_labels()
-    method = label(METHOD_LABELS, state.method)
+    selected = {int(p) for p in state.selection.positions()}
+    answer = state.result.answer_positions()
+    labels = state.result.token_labels()
+    method = label(state.view.method)
     parts: list[str] = []
     current_role = None
     previous_end: dict[str, int] = {}
@@ -162,7 +160,11 @@ class SaliencyText(pn.viewable.Viewer):
         self._anchor: int | None = None
         self.text = TokenText(on_click=self.click, sizing_mode="stretch_width")
         self.caption = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#666"})
-        self.state.param.watch(self._redraw, ["result_id", "saliency_revision", "method", "target", "selected_tokens"])
+        state = self.state
+        state.result.param.watch(self._redraw, ["result_id", "saliency_revision"])
+        state.view.param.watch(self._redraw, ["method", "target"])
+        state.selection.param.watch(self._redraw, ["tokens"])
+        state.jobs.saliency.param.watch(self._redraw, ["running"])
         self._redraw()
 
     def click(self, position: int, shift: bool = False) -> None:
@@ -171,25 +173,26 @@ class SaliencyText(pn.viewable.Viewer):
             low, high = sorted((self._anchor, position))
             self.state.select(range(low, high + 1), mode="add")
         else:
-            self.state.toggle_token(position)
+            self.state.selection.toggle(position)
         self._anchor = position
 
     def _redraw(self, *_events: Any) -> None:
         state = self.state
-        if state.explanation is None:
+        if state.result.explanation is None:
             self.text.content = ""
             self.caption.object = "Run a question to see its tokens coloured by saliency."
             return
         self.text.content = token_html(state)
-        method = label(METHOD_LABELS, state.method)
-        target = label(TARGET_LABELS, state.target)
+        method = label(state.view.method)
+        target = label(state.view.target)
         values = state.saliency_values()
         if values is None:
-            pending = " (computing…)" if state.saliency_pending else ""
+            pending = " (computing…)" if state.jobs.saliency.running else ""
             note = f"{method} is not available yet{pending}."
         else:
-            peak = text_peak(np.asarray(values, dtype=np.float64), state.explanation.roles)
-            sign = "red raises, blue lowers the logit" if state.method in SIGNED_METHODS else "darker: larger gradient"
+            peak = text_peak(np.asarray(values, dtype=np.float64), state.result.explanation.roles)
+            signed = state.view.method in SIGNED_METHODS
+            sign = "red raises, blue lowers the logit" if signed else "darker: larger gradient"
             note = f"Background: {method} for the {target} ({sign}; full colour at |score| ≥ {peak:.3g})."
         self.caption.object = f"{note} Green outline: the answer. Click tokens to select them, shift-click for a run."
 

@@ -14,7 +14,7 @@ COLUMNS = ["#", "answer", "score", "tokens"]
 
 
 def top_k_frame(state: ExplorerState) -> pd.DataFrame:
-    explanation = state.explanation
+    explanation = state.result.explanation
     if explanation is None:
         return pd.DataFrame(columns=COLUMNS)
     rows = []
@@ -51,14 +51,14 @@ class TopKTable(pn.viewable.Viewer):
             configuration={"columnDefaults": {"headerSort": False}},
         )
         self.table.param.watch(self._on_rows, ["selection"])
-        self.state.param.watch(self._redraw, ["result_id"])
+        self.state.result.param.watch(self._redraw, ["result_id"])
 
     def _redraw(self, *_events: Any) -> None:
         self.table.selection = []
         self.table.value = top_k_frame(self.state)
 
     def _on_rows(self, event: param.parameterized.Event) -> None:
-        explanation = self.state.explanation
+        explanation = self.state.result.explanation
         if explanation is None or not event.new:
             return
         row = event.new[0]

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +62,6 @@ def call(work: Work) -> Outcome:
 class Runner:
     """Runs work and hands its ``Outcome`` to a callback; ``dispatch`` runs small updates."""
 
-    background = False
-
     def submit(self, work: Work, done: Done) -> None:
         raise NotImplementedError
 
@@ -87,16 +85,12 @@ class ThreadRunner(Runner):
     applies to the calling thread's parallel regions), e.g. ``background_threads()``.
     """
 
-    background = True
-
     def __init__(self, dispatch_to: Dispatch | None = None, torch_threads: int | None = None) -> None:
         self._dispatch_to = dispatch_to
         self.torch_threads = torch_threads
-        self.last_future: Future | None = None
 
     def submit(self, work: Work, done: Done) -> None:
         future = _pool(self.torch_threads).submit(call, work)
-        self.last_future = future
         future.add_done_callback(lambda finished: self.dispatch(lambda: done(finished.result())))
 
     def dispatch(self, callback: Callable[[], None]) -> None:

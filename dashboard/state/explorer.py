@@ -1,0 +1,310 @@
+"""``ExplorerState``: one session's state, as an index of its parts.
+
+Every view takes the one ``ExplorerState`` and reads and writes only it; no view talks to another
+or keeps a copy. The parts say what they hold:
+
+========== ==============================================================================
+``inputs``    what to answer: models, model, example, question, context, run settings
+``view``      how to look: layer, head, attention colour scale, saliency method and target
+``selection`` the selected token positions every view highlights
+``result``    the ``Explanation`` on show and the slices views draw from it
+``jobs``      background work: the answer, integrated gradients, the trust computations
+``messages``  the status line, the error, the model problem, a notice
+``trust``     faithfulness, the sanity check, layer-wise answers, models side by side
+========== ==============================================================================
+
+The expensive work (``core.explain``, ``core.add_saliency``, the trust reports) runs only in
+``run()``, ``compute_saliency()`` and the trust parts' ``compute()``, each as a ``Job``; everything
+else slices the cached result. Param only, no Panel import: the state is testable, scriptable and
+notebook-drivable on its own::
+
+    state = ExplorerState(models=["./my-squad-model"])
+    state.update(question="Who wrote it?", context="It was written by Ada.")
+    state.run()
+    state.update(layer=1, head=3)
+    state.attention_map()          # [tokens, tokens] for layer 1, head 3
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import param
+
+import core
+from core.examples import Example
+from core.progress import ProgressCallback
+from dashboard.state.inputs import Inputs
+from dashboard.state.jobs import Jobs, message
+from dashboard.state.messages import Messages
+from dashboard.state.result import Result
+from dashboard.state.runners import Runner
+from dashboard.state.selection import Selection
+from dashboard.state.trust import TrustState
+from dashboard.state.view import ViewChoices
+from dashboard.theme import label, short_name
+
+logger = logging.getLogger(__name__)
+
+FAST_METHODS: tuple[str, ...] = ("gradient", "gradient_x_input")
+"""Computed with the answer (one backward pass); integrated gradients follows."""
+
+SLOW_METHODS: tuple[str, ...] = ("integrated_gradients",)
+
+HOW_TO_POINT_AT_A_CHECKPOINT = (
+    "Point the dashboard at a local extractive-QA checkpoint (a folder with config.json, "
+    "model.safetensors and tokenizer files): `panel serve dashboard/app.py --args --model /path/to/model` "
+    "(repeat --model to offer several), or set QA_LENS_MODELS=/path/a,/path/b before starting it."
+)
+
+
+class ExplorerState(param.Parameterized):
+    """Inputs, view choices, the selection, the result, jobs, messages and trust results of one session."""
+
+    inputs = param.ClassSelector(class_=Inputs, doc="What to answer: models, model, example, question, context.")
+    view = param.ClassSelector(class_=ViewChoices, doc="How to look: layer, head, colour scale, method, target.")
+    selection = param.ClassSelector(class_=Selection, doc="Selected token positions, shared by every view.")
+    result = param.ClassSelector(class_=Result, doc="The Explanation on show and what is sliced from it.")
+    jobs = param.ClassSelector(class_=Jobs, doc="Background work: answer, integrated gradients, trust reports.")
+    messages = param.ClassSelector(class_=Messages, doc="Status line, error, model problem, notice.")
+    trust = param.ClassSelector(class_=TrustState, doc="Faithfulness, sanity check, layers, models side by side.")
+
+    def __init__(
+        self,
+        models: Sequence[str] | None = None,
+        examples: Sequence[Example] | None = None,
+        answer_runner: Runner | None = None,
+        saliency_runner: Runner | None = None,
+        **values: Any,
+    ) -> None:
+        """``values`` are parameters of the parts (``model``, ``top_k``, ``layer``...), routed by name."""
+        super().__init__()
+        self.inputs = Inputs(models=list(models) if models else None, model=values.pop("model", None))
+        self.view = ViewChoices()
+        self.selection = Selection()
+        self.result = Result()
+        self.jobs = Jobs()
+        self.messages = Messages()
+        self.trust = TrustState(self.result, self.selection, self.jobs, self.inputs, self.compute_saliency)
+        if answer_runner is not None or saliency_runner is not None:
+            self.use_runners(answer_runner or self.jobs.answer.runner, saliency_runner or self.jobs.saliency.runner)
+        self.messages.notice = self.inputs.set_examples(examples)
+        self.update(**values)
+        self.inputs.param.watch(self._on_example, ["example"])
+        self.inputs.param.watch(self._on_model, ["model"])
+        self.jobs.saliency.param.watch(self._on_saliency_stage, ["stage"])
+
+    # ------------------------------------------------------------------ parts by name
+
+    @property
+    def parts(self) -> dict[str, param.Parameterized]:
+        return {"inputs": self.inputs, "view": self.view, "selection": self.selection, "result": self.result}
+
+    def owner(self, name: str) -> param.Parameterized:
+        """The part that holds parameter ``name`` (``question`` -> ``inputs``, ``layer`` -> ``view``)."""
+        for part in self.parts.values():
+            if name in part.param and name != "name":
+                return part
+        raise ValueError(f"No part of the state has a parameter {name!r}.")
+
+    def update(self, **values: Any) -> None:
+        """Set parameters of the parts by name in one call: ``state.update(question=..., layer=2)``."""
+        grouped: dict[int, tuple[param.Parameterized, dict[str, Any]]] = {}
+        for name, value in values.items():
+            part = self.owner(name)
+            grouped.setdefault(id(part), (part, {}))[1][name] = value
+        for part, changes in grouped.values():
+            part.param.update(**changes)
+
+    def use_runners(self, answer: Runner, background: Runner) -> None:
+        """Run the answer on ``answer`` and integrated gradients and trust work on ``background``."""
+        self.jobs.use_runners(answer, background)
+
+    # ------------------------------------------------------------------ running the model
+
+    def check_model(self) -> bool:
+        """Load the chosen model now (blocking; cheap once cached) and size the layer/head choices.
+
+        On failure ``messages.model_error`` says why and how to point the dashboard at a local checkpoint.
+        """
+        try:
+            loaded = core.load_model(self.inputs.model)
+        except Exception as error:  # a broken checkpoint can fail in many ways; say so, don't crash
+            self.messages.model_error = _model_problem(self.inputs.model, error)
+            return False
+        self.messages.model_error = ""
+        explanation = self.result.explanation
+        if explanation is None or explanation.model != loaded.name:
+            self.view.fit(loaded.num_layers, loaded.num_heads)
+        return True
+
+    def run(self) -> None:
+        """Answer and explain the current question: answer, attention and gradients first, then
+        integrated gradients (when ``inputs.compute_integrated_gradients``) with progress.
+
+        Supersedes every job in flight. Errors never raise: they land in ``messages``. With the
+        default inline runners this returns when everything is done; the app runs jobs on threads.
+        """
+        self.jobs.cancel_all()
+        inputs = self.inputs
+        question, context, model, top_k = inputs.question, inputs.context, inputs.model, inputs.top_k
+        self.messages.param.update(error="", status=f"Running {short_name(model)}…")
+        began = time.perf_counter()
+
+        def work(progress: ProgressCallback) -> core.Explanation:
+            return core.explain(question, context, model=model, methods=FAST_METHODS, top_k=top_k, progress=progress)
+
+        self.jobs.answer.start(work, lambda explanation: self._answered(explanation, began), self._failed)
+
+    def _answered(self, explanation: core.Explanation, began: float) -> None:
+        self.messages.model_error = ""
+        self._show(explanation)
+        seconds = time.perf_counter() - began
+        windows = f" (window {explanation.window_index + 1} of {explanation.num_windows})" * (
+            explanation.num_windows > 1
+        )
+        self.messages.status = f"Answered in {seconds:.1f} s{windows}."
+        if self.inputs.compute_integrated_gradients:
+            self.compute_saliency(SLOW_METHODS)
+
+    def compute_saliency(self, methods: Iterable[str] = SLOW_METHODS) -> None:
+        """Add saliency ``methods`` to the explanation on show (in the background with a thread runner)."""
+        explanation = self.result.explanation
+        if explanation is None:
+            return
+        missing = [m for m in methods if m not in explanation.saliency]
+        if not missing:
+            return
+        self.messages.status = "Computing integrated gradients…"
+
+        def work(progress: ProgressCallback) -> core.Explanation:
+            return core.add_saliency(explanation, missing, progress=progress)
+
+        self.jobs.saliency.start(work, self._saliency_arrived, self._saliency_failed)
+
+    def _saliency_arrived(self, explanation: core.Explanation) -> None:
+        current = self.result.explanation
+        if current is None or current.tokens != explanation.tokens or current.question != explanation.question:
+            return
+        self.result.add_saliency(explanation)
+        took = explanation.timings.get("saliency.integrated_gradients")
+        steps = ", ".join(f"{t} {n} steps" for t, n in explanation.ig_steps.items())
+        self.messages.status = (
+            f"Integrated gradients ready{f' in {took:.1f} s' if took else ''}{f' ({steps})' if steps else ''}."
+        )
+
+    def _saliency_failed(self, error: BaseException) -> None:
+        self.jobs.saliency.error = message(error)
+        self.messages.param.update(error=f"Integrated gradients failed: {message(error)}", status="")
+
+    def _on_saliency_stage(self, event: param.parameterized.Event) -> None:
+        stage = event.new
+        if not stage or not self.jobs.saliency.running:
+            return
+        if stage == "done":
+            self.messages.status = "Finishing…"
+            return
+        what = stage.replace("integrated_gradients.", "integrated gradients, ").replace("_", " ")
+        for target in core.TARGETS:
+            what = what.replace(f", {target}", f", {label(target)}")
+        self.messages.status = f"Computing {what}…"
+
+    def _failed(self, error: BaseException) -> None:
+        if isinstance(error, core.ModelLoadError) or _is_load_error(error):
+            self.messages.param.update(model_error=_model_problem(self.inputs.model, error), status="", error="")
+        else:
+            self.messages.param.update(error=message(error), status="")
+
+    def cancel(self) -> None:
+        """Forget work in flight: every job stops at its next unit and its result is dropped (a closed page)."""
+        self.jobs.cancel_all()
+        self.messages.status = ""
+
+    def show(self, explanation: core.Explanation) -> None:
+        """Show an existing explanation (e.g. ``core.Explanation.load(path)``) without running a model."""
+        self.jobs.cancel_all()
+        self._show(explanation)
+        self.messages.param.update(error="", status="")
+
+    def _show(self, explanation: core.Explanation | None) -> None:
+        if explanation is not None:
+            self.view.fit(explanation.num_layers, explanation.num_heads)
+        self.selection.reset(0 if explanation is None else explanation.num_tokens)
+        self.result.show(explanation)
+
+    # ------------------------------------------------------------------ inputs that start work
+
+    def _on_example(self, event: param.parameterized.Event) -> None:
+        if self.inputs.chosen_example() is not None and self.inputs.auto_run:
+            self.run()
+
+    def _on_model(self, _event: param.parameterized.Event) -> None:
+        self.messages.param.update(model_error="", error="")
+        explanation = self.result.explanation
+        if explanation is not None and explanation.model != self.inputs.model:
+            # Another model's answer would sit under this model's layer and head choices.
+            self.jobs.cancel_all()
+            self._show(None)
+        if self.inputs.auto_run and self.inputs.question.strip() and self.inputs.context.strip():
+            self.run()  # loads the model in the answer job; a load failure lands in model_error
+            return
+        model = self.inputs.model
+        self.messages.status = f"Loading {short_name(model)}…"
+
+        def load(_progress: ProgressCallback) -> core.LoadedModel:
+            return core.load_model(model)
+
+        self.jobs.answer.start(load, lambda loaded: self._model_loaded(model, loaded), self._failed)
+
+    def _model_loaded(self, model: str, loaded: core.LoadedModel) -> None:
+        if model != self.inputs.model:
+            return
+        self.messages.status = ""
+        explanation = self.result.explanation
+        if explanation is None or explanation.model != loaded.name:
+            self.view.fit(loaded.num_layers, loaded.num_heads)
+
+    # ------------------------------------------------------------------ the selection and current slices
+
+    def select(self, positions: Iterable[int], mode: str = "replace") -> None:
+        """Change the shared selection (``Selection.select``)."""
+        self.selection.select(positions, mode)
+
+    @property
+    def explanation(self) -> core.Explanation | None:
+        return self.result.explanation
+
+    def attention_map(self) -> np.ndarray:
+        """The ``[tokens, tokens]`` map of the current layer and head (rows: from, columns: to)."""
+        return self.result.attention_map(self.view.layer, self.view.head)
+
+    def question_attention(self) -> np.ndarray:
+        """Question -> context attention of the current layer and head, ``[tokens]``."""
+        return self.result.question_attention(self.view.layer, self.view.head)
+
+    def head_links(self) -> dict[str, np.ndarray]:
+        """The head view's lines for the current layer, head and selection."""
+        return self.result.head_links(self.view.layer, self.view.head, self.selection.tokens)
+
+    def saliency_values(self, method: str | None = None, target: str | None = None) -> np.ndarray | None:
+        """Saliency ``[tokens]`` for the current (or given) method and target; ``None`` while not computed."""
+        return self.result.saliency_values(method or self.view.method, target or self.view.target)
+
+
+def _is_load_error(error: BaseException) -> bool:
+    """Errors that come from loading a model rather than from the question (a broken checkpoint)."""
+    return isinstance(error, OSError) and not isinstance(error, FileNotFoundError)
+
+
+def _model_problem(model: str, error: BaseException) -> str:
+    if isinstance(error, core.ModelLoadError):
+        return f"{error}\n\n{HOW_TO_POINT_AT_A_CHECKPOINT}"
+    logger.error("loading %s failed", model, exc_info=error)
+    return f"Model {model!r} could not be loaded: {error}\n\n{HOW_TO_POINT_AT_A_CHECKPOINT}"
+
+
+__all__ = ["FAST_METHODS", "HOW_TO_POINT_AT_A_CHECKPOINT", "SLOW_METHODS", "ExplorerState"]
