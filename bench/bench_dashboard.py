@@ -144,7 +144,7 @@ def fresh_app(model: str, like: object) -> object:
 
     app = QALensApp(models=[model], background=False)
     app.state.inputs.compute_integrated_gradients = False
-    app.state.update(question=like.question, context=like.context)
+    app.state.update(question=like.inputs.question, context=like.inputs.context)
     app.state.run()  # a cache hit in core: no model work
     return app
 

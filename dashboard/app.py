@@ -8,8 +8,11 @@ if __package__ in (None, ""):  # run as a script by `panel serve`: make `dashboa
 
 import panel as pn  # noqa: E402
 
-from dashboard import create_app, models_from_sources  # noqa: E402
+from dashboard.config import examples_from_sources, models_from_sources  # noqa: E402
+from dashboard.layout import create_app  # noqa: E402
 
-pn.extension("tabulator", notifications=False, sizing_mode="stretch_width")
+# A lost connection (the server stopped or restarted) shows a banner that stays: the page no longer updates.
+DISCONNECTED = "The connection to the server is lost: this page no longer updates. Reload it once the server is back."
+pn.extension("tabulator", notifications=True, disconnect_notification=DISCONNECTED, sizing_mode="stretch_width")
 
-create_app(models_from_sources(sys.argv[1:])).template().servable()
+create_app(models_from_sources(sys.argv[1:]), examples=examples_from_sources(sys.argv[1:])).template().servable()

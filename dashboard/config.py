@@ -1,8 +1,9 @@
-"""Which models the dashboard offers: ``--model`` arguments, else ``QA_LENS_MODELS``, else the default.
+"""What the served dashboard offers: models (``--model``, else ``QA_LENS_MODELS``, else the default)
+and examples (``--examples FILE``, else ``QA_LENS_EXAMPLES``, else the bundled data/examples.json).
 
 ``panel serve dashboard/app.py --args --model ./a --model ./b`` passes the arguments after
 ``--args`` to the app as ``sys.argv[1:]``. ``QA_LENS_MODELS=./a,./b`` does the same from the
-environment. Command-line models win over the environment; with neither, ``core.DEFAULT_MODEL``.
+environment. Command-line values win over the environment.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import core
 
 ENV_VAR = "QA_LENS_MODELS"
+EXAMPLES_ENV_VAR = "QA_LENS_EXAMPLES"
 
 
 def models_from_sources(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -29,4 +31,14 @@ def models_from_sources(argv: Sequence[str] | None = None, environ: Mapping[str,
     return models or [core.DEFAULT_MODEL]
 
 
-__all__ = ["ENV_VAR", "models_from_sources"]
+def examples_from_sources(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """A SQuAD-format examples file to offer instead of the bundled one, if one is given."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--examples", default=None)
+    known, _unknown = parser.parse_known_args(list(argv or []))
+    environ = os.environ if environ is None else environ
+    chosen = (known.examples or environ.get(EXAMPLES_ENV_VAR, "")).strip()
+    return chosen or None
+
+
+__all__ = ["ENV_VAR", "EXAMPLES_ENV_VAR", "examples_from_sources", "models_from_sources"]

@@ -155,6 +155,15 @@ class Controls(pn.viewable.Viewer):
             disabled=nothing,
             sizing_mode="stretch_width",
         )
+        self.link_note = pn.pane.Markdown(
+            "<small>This context is too long to travel in the page's link: a shared link restores the question, "
+            "not the context. Share the Explanation (JSON) instead.</small>",
+            visible=pn.bind(
+                lambda fits, text: bool(text) and not fits, inputs.param.context_in_link, inputs.param.context
+            ),
+            margin=(0, 10),
+            styles={"color": "#8a5a00"},
+        )
         self.settings = pn.Card(
             pn.widgets.IntInput.from_param(inputs.param.top_k, label="Candidate answers (top-k)"),
             pn.widgets.Checkbox.from_param(
@@ -213,6 +222,7 @@ class Controls(pn.viewable.Viewer):
             pn.pane.Markdown("### Export", **heading),
             self.download_json,
             self.download_csv,
+            self.link_note,
             self.settings,
         ]
 

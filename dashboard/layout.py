@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 TITLE = "QA Lens"
 URL_PARAMETERS: dict[str, dict[str, str]] = {
-    "inputs": {"model": "model", "example": "example", "question": "question"},
+    "inputs": {"model": "model", "example": "example", "question": "question", "shared_context": "context"},
     "view": {"layer": "layer", "head": "head", "method": "method", "target": "target"},
 }
 """State parameters kept in the page URL, by part (parameter -> query name), so a view can be shared."""
@@ -165,11 +165,21 @@ class QALensApp(pn.viewable.Viewer):
             return
         for part, names in URL_PARAMETERS.items():
             location.sync(getattr(self.state, part), names, on_error=self._apply_url_leniently)
+        self.answer_what_the_link_asks()
+
+    def answer_what_the_link_asks(self) -> None:
+        """A link (or a reload) that restored a question and a context shows their answer, as it did."""
+        state = self.state
+        inputs = state.inputs
+        if not (inputs.auto_run and inputs.question.strip() and inputs.context.strip()):
+            return
+        if state.result.explanation is None and not state.jobs.answer.running:
+            state.run()
 
     def _apply_url_leniently(self, values: dict[str, Any]) -> None:
         """Apply URL values one by one, skipping any that no longer fit (a layer the model lacks)."""
         for name, value in values.items():
-            if name in ("question", "example", "model") and not isinstance(value, str):
+            if name in ("question", "example", "model", "shared_context") and not isinstance(value, str):
                 value = str(value)
             if name == "head" and isinstance(value, str) and value.isdigit():
                 value = int(value)
@@ -200,9 +210,18 @@ class QALensApp(pn.viewable.Viewer):
         )
 
 
-def create_app(models: Sequence[str] | None = None, sync_url: bool = True, background: bool | None = None) -> QALensApp:
-    """A new app for one session (call it once per ``panel serve`` session or notebook)."""
-    app = QALensApp(models=models, background=background)
+def create_app(
+    models: Sequence[str] | None = None,
+    sync_url: bool = True,
+    background: bool | None = None,
+    examples: str | None = None,
+) -> QALensApp:
+    """A new app for one session (call it once per ``panel serve`` session or notebook).
+
+    ``examples`` is a SQuAD-format file to offer instead of the bundled examples.
+    """
+    state = ExplorerState(models=list(models) if models else None, examples=examples)
+    app = QALensApp(state=state, background=background)
     if sync_url:
         app.sync_url()
     document = pn.state.curdoc

@@ -15,8 +15,10 @@ from bokeh.document import Document
 from bokeh.protocol import Protocol
 
 import core
+from core.examples import Example
 from dashboard import QALensApp, create_app
 from dashboard.layout import session_runners
+from dashboard.state import ExplorerState
 from dashboard.state.runners import SyncRunner, ThreadRunner
 from tests.event_loop import in_loop
 from tests.panes import rendered_html, visible_text
@@ -216,3 +218,38 @@ def test_the_app_renders_in_a_notebook(tiny_bert_dir: str, tmp_path: Path) -> No
     shown = notebook.cells[2]["outputs"]
     assert any("application/vnd.holoviews_exec.v0+json" in output.get("data", {}) for output in shown)
     assert json.dumps(shown)  # a plain, saveable notebook output
+
+
+def test_switching_the_model_after_an_answer_answers_with_the_new_model(
+    tiny_bert_dir: str, tiny_distilbert_dir: str
+) -> None:
+    def body() -> None:
+        app = QALensApp(models=[tiny_bert_dir, tiny_distilbert_dir], background=False)
+        render(app)
+        app.state.update(question=QUESTION, context=CONTEXT)
+        app.state.run()
+        assert app.state.explanation.model == tiny_bert_dir
+        app.controls.model.value = tiny_distilbert_dir  # as the Model select does
+        assert app.state.messages.error == "" and app.state.messages.model_error == ""
+        assert app.state.explanation is not None and app.state.explanation.model == tiny_distilbert_dir
+        assert tiny_distilbert_dir in app.answer.html.object
+        assert app.state.messages.status.startswith("Integrated gradients ready")
+
+    in_loop(body)
+
+
+def test_enter_after_choosing_an_example_runs_the_examples_question(tiny_bert_dir: str) -> None:
+    example = Example("tower-1", "Tower", QUESTION, CONTEXT, "Gustave Eiffel", CONTEXT.index("Gustave"))
+
+    def body() -> None:
+        app = QALensApp(state=ExplorerState(models=[tiny_bert_dir], examples=[example]), background=False)
+        render(app)
+        box = app.controls.question
+        box.value_input = "an older typed question"  # what the browser held before the example
+        app.controls.example.value = "tower-1"
+        assert box.value == QUESTION and box.value_input == QUESTION  # the box's Enter value is the example's
+        box.value = box.value_input  # what Panel does on Enter: submit the box's text ...
+        box.param.trigger("enter_pressed")  # ... then fire the event
+        assert app.state.messages.error == "" and app.state.explanation.question == QUESTION
+
+    in_loop(body)

@@ -16,6 +16,7 @@ from core.progress import Cancelled
 from dashboard import ExplorerState, models_from_sources
 from dashboard.state import HOW_TO_POINT_AT_A_CHECKPOINT, positions_between
 from dashboard.state.export import explanation_json, export_basename, token_table_csv
+from dashboard.state.inputs import MAX_LINK_CONTEXT_CHARS, context_from_link, context_to_link
 from dashboard.state.runners import SyncRunner
 from tests.manual_runner import ManualRunner
 
@@ -265,8 +266,8 @@ def test_choosing_an_example_fills_the_inputs_and_runs(tiny_bert_dir: str) -> No
     state.inputs.example = "tower-1"
     assert (state.inputs.question, state.inputs.context) == (QUESTION, CONTEXT)
     assert state.explanation is not None and state.inputs.chosen_example() == example
-    state.inputs.question = "Something else?"
-    assert state.inputs.example == ""  # the inputs no longer are the example
+    state.inputs.context = "Something else."
+    assert state.inputs.example == ""  # another context: the inputs no longer are the example
 
 
 def test_a_missing_examples_file_is_a_notice(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -328,3 +329,61 @@ def test_the_layer_slider_never_has_equal_ends(tiny_bert_dir: str) -> None:
     assert state.explanation is not None
     assert (controls.layer.start, controls.layer.end) == (0, state.explanation.num_layers - 1)
     assert not controls.layer.disabled
+
+
+def test_an_example_with_an_edited_question_stays_the_source_of_the_context(tiny_bert_dir: str) -> None:
+    example = Example("tower-1", "Tower", QUESTION, CONTEXT, "Gustave Eiffel", CONTEXT.index("Gustave"))
+    state = ExplorerState(models=[tiny_bert_dir], examples=[example], auto_run=False)
+    state.update(example="tower-1")
+    state.update(question="When was the tower completed?")
+    assert state.inputs.example == "tower-1" and state.inputs.context == CONTEXT
+    assert state.inputs.shared_context == ""  # the example supplies the context: the link needs only its id
+    state.update(context=CONTEXT + " It is in Paris.")
+    assert state.inputs.example == ""  # another context: no longer the example's
+    assert state.inputs.shared_context.startswith("z1.")
+
+
+def test_a_link_with_an_example_and_a_question_answers_that_question(tiny_bert_dir: str) -> None:
+    """``?example=...&question=...``: both arrive in one update; the link's question wins over the example's."""
+    example = Example("tower-1", "Tower", QUESTION, CONTEXT, "Gustave Eiffel", CONTEXT.index("Gustave"))
+    state = ExplorerState(models=[tiny_bert_dir], examples=[example])
+    state.update(example="tower-1", question="When was the tower completed?")
+    assert state.inputs.question == "When was the tower completed?" and state.inputs.context == CONTEXT
+    assert state.inputs.example == "tower-1"
+    assert state.explanation is not None and state.explanation.question == "When was the tower completed?"
+
+
+def test_the_context_travels_in_the_link_compressed_and_bounded(tiny_bert_dir: str) -> None:
+    first = answered(tiny_bert_dir)
+    token = first.inputs.shared_context
+    assert token.startswith("z1.") and context_from_link(token) == CONTEXT
+    second = ExplorerState(models=[tiny_bert_dir], examples=[], auto_run=False)
+    second.update(question=QUESTION, shared_context=token)  # what a reload applies from the URL
+    assert second.inputs.context == CONTEXT
+    second.update(shared_context="z1.not-base64!")
+    assert second.inputs.context == CONTEXT and "damaged" in second.messages.notice
+    rng = np.random.default_rng(0)
+    long_text = " ".join("".join(rng.choice(list("abcdefghij"), size=8)) for _ in range(6000))
+    second.update(context=long_text)
+    assert second.inputs.shared_context == "" and not second.inputs.context_in_link
+    assert len(context_to_link(long_text)) > MAX_LINK_CONTEXT_CHARS
+
+
+def test_a_new_question_cancels_every_job_in_flight(tiny_bert_dir: str) -> None:
+    background = ManualRunner()
+    state = ExplorerState(models=[tiny_bert_dir], examples=[], saliency_runner=background)
+    state.update(question=QUESTION, context=CONTEXT)
+    state.run()
+    background.finish()  # integrated gradients
+    state.trust.faithfulness.compute()
+    state.trust.sanity.compute()
+    assert state.jobs.faithfulness.running and state.jobs.sanity.running and len(background.pending) == 2
+    state.update(question="Where is the tower?")
+    state.run()  # supersedes both trust jobs
+    assert not state.jobs.faithfulness.running and not state.jobs.sanity.running
+    for work, _done in list(background.pending[:2]):
+        with pytest.raises(Cancelled):
+            work()  # stops at its first progress report instead of running to the end
+    background.finish_all()
+    assert state.trust.faithfulness.report is None and state.trust.sanity.report is None  # never a stale result
+    assert state.explanation.question == "Where is the tower?"

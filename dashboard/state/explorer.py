@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,7 @@ class ExplorerState(param.Parameterized):
     def __init__(
         self,
         models: Sequence[str] | None = None,
-        examples: Sequence[Example] | None = None,
+        examples: Sequence[Example] | str | Path | None = None,
         answer_runner: Runner | None = None,
         saliency_runner: Runner | None = None,
         **values: Any,
@@ -96,6 +97,7 @@ class ExplorerState(param.Parameterized):
         self.update(**values)
         self.inputs.param.watch(self._on_example, ["example"])
         self.inputs.param.watch(self._on_model, ["model"])
+        self.inputs.param.watch(self._on_link_problem, ["link_problem"])
         self.jobs.saliency.param.watch(self._on_saliency_stage, ["stage"])
 
     # ------------------------------------------------------------------ parts by name
@@ -241,6 +243,10 @@ class ExplorerState(param.Parameterized):
     def _on_example(self, event: param.parameterized.Event) -> None:
         if self.inputs.chosen_example() is not None and self.inputs.auto_run:
             self.run()
+
+    def _on_link_problem(self, event: param.parameterized.Event) -> None:
+        if event.new:
+            self.messages.notice = f"{event.new} Paste the context again, or ask for a new link."
 
     def _on_model(self, _event: param.parameterized.Event) -> None:
         self.messages.param.update(model_error="", error="")

@@ -32,7 +32,15 @@ def answer_html(state: ExplorerState) -> str:
     )
     reference = ""
     example = state.inputs.chosen_example()
-    if example is not None and example.answer_text and example.context == context:
+    if (
+        example is not None
+        and example.answer_text
+        and (example.question, example.context)
+        == (
+            explanation.question,
+            context,
+        )
+    ):
         same = (example.answer_start, example.answer_start + len(example.answer_text)) == (
             answer.start_char,
             answer.end_char,

@@ -94,8 +94,8 @@ class PlotView(pn.viewable.Viewer):
         streams = [hv.streams.Params(owner, names, watch=False) for owner, names in by_owner.values()]
 
         def fire(_changed: set[str]) -> None:
-            for stream in streams:
-                stream.event()
+            # Once for all of them: a DynamicMap on two parts' streams must redraw once, not once per stream.
+            hv.streams.Stream.trigger(streams)
 
         self._subscriptions.append(self.fan_out.subscribe(paths, fire))
         return streams
