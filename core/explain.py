@@ -7,9 +7,7 @@ later (the dashboard shows the answer first and integrated gradients after).
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,6 +16,7 @@ import torch
 
 from core import saliency as saliency_module
 from core.answering import DEFAULT_MAX_ANSWER_TOKENS, DEFAULT_TOP_K, best_spans, softmax
+from core.cache import ExplanationCache
 from core.encoding import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE, MAX_WINDOWS, Encoding, Window, encode
 from core.explanation import Explanation
 from core.inputs import batch_inputs
@@ -26,10 +25,9 @@ from core.progress import ProgressCallback, report_progress
 from core.types import DEFAULT_MODEL, METHODS, TARGETS, Method
 
 WINDOW_BATCH = 8
-CACHE_SIZE = 32
 
-_cache: OrderedDict[tuple[Any, ...], Explanation] = OrderedDict()
-_cache_lock = threading.Lock()
+CACHE = ExplanationCache()
+"""Explanations by (model, device, question, context, settings), bounded in bytes (``core.cache``)."""
 
 
 def explain(
@@ -73,7 +71,7 @@ def explain(
     }
     key = _cache_key(loaded, question, context, settings)
     if use_cache:
-        cached = _cache_get(key)
+        cached = CACHE.get(key)
         if cached is not None and set(chosen) <= set(cached.saliency):
             return cached
         if cached is not None:
@@ -85,7 +83,7 @@ def explain(
     timings["total"] = time.perf_counter() - started
     explanation = explanation.replace(timings=timings)
     if use_cache:
-        _cache_put(key, explanation)
+        CACHE.put(key, explanation)
     return explanation
 
 
@@ -151,14 +149,13 @@ def add_saliency(
         timings=timings,
     )
     if use_cache:
-        _cache_put(_cache_key(loaded, explanation.question, explanation.context, explanation.settings), updated)
+        CACHE.put(_cache_key(loaded, explanation.question, explanation.context, explanation.settings), updated)
     return updated
 
 
 def clear_cache() -> None:
     """Forget cached explanations."""
-    with _cache_lock:
-        _cache.clear()
+    CACHE.clear()
 
 
 def run_windows(loaded: LoadedModel, windows: Sequence[Window]) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -293,22 +290,6 @@ def _check_methods(methods: Iterable[Method]) -> list[Method]:
 
 def _cache_key(loaded: LoadedModel, question: str, context: str, settings: dict[str, Any]) -> tuple[Any, ...]:
     return (loaded.name, str(loaded.device), question.strip(), context, tuple(sorted(settings.items())))
-
-
-def _cache_get(key: tuple[Any, ...]) -> Explanation | None:
-    with _cache_lock:
-        found = _cache.get(key)
-        if found is not None:
-            _cache.move_to_end(key)
-        return found
-
-
-def _cache_put(key: tuple[Any, ...], explanation: Explanation) -> None:
-    with _cache_lock:
-        _cache[key] = explanation
-        _cache.move_to_end(key)
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
 
 
 __all__ = ["add_saliency", "answer_window", "clear_cache", "explain", "run_windows"]

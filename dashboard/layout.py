@@ -226,8 +226,8 @@ def create_app(
         app.sync_url()
     document = pn.state.curdoc
     if document is not None and document.session_context is not None:
-        # A closed tab's integrated gradients stop at the next target instead of running on.
-        pn.state.on_session_destroyed(lambda _context: app.state.cancel())
+        # A closed tab's work stops at its next unit instead of running on, and its results are freed.
+        pn.state.on_session_destroyed(lambda _context: app.state.release())
     return app
 
 

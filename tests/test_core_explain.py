@@ -163,3 +163,24 @@ def test_explain_with_a_missing_model_raises_model_load_error(tmp_path: object) 
     missing = f"{tmp_path}/nothing-here"
     with pytest.raises(core.ModelLoadError, match="nothing-here"):
         core.explain(QUESTION, CONTEXT, missing)
+
+
+def test_the_explanation_cache_is_bounded_in_bytes(tiny_bert_dir: str) -> None:
+    from core.cache import ExplanationCache, explanation_bytes
+
+    first = core.explain(QUESTION, CONTEXT, tiny_bert_dir, methods=(), use_cache=False)
+    size = explanation_bytes(first)
+    assert size >= first.attentions.nbytes > 0
+    cache = ExplanationCache(limit=int(size * 2.5))
+    for index in range(4):
+        cache.put(("key", index), first)
+    info = cache.info()
+    assert info["entries"] == 2 and info["bytes"] == 2 * size <= info["limit"]
+    assert cache.get(("key", 0)) is None and cache.get(("key", 3)) is first  # least recently used went first
+    cache.get(("key", 2))
+    cache.put(("key", 4), first)
+    assert cache.get(("key", 2)) is first and cache.get(("key", 3)) is None
+    cache.set_limit(size - 1)  # smaller than one explanation: nothing is kept
+    assert cache.info()["entries"] == 0 and cache.info()["bytes"] == 0
+    cache.put(("key", 5), first)
+    assert cache.get(("key", 5)) is None

@@ -387,3 +387,19 @@ def test_a_new_question_cancels_every_job_in_flight(tiny_bert_dir: str) -> None:
     background.finish_all()
     assert state.trust.faithfulness.report is None and state.trust.sanity.report is None  # never a stale result
     assert state.explanation.question == "Where is the tower?"
+
+
+def test_releasing_a_closed_pages_state_frees_its_results(tiny_bert_dir: str) -> None:
+    background = ManualRunner()
+    state = ExplorerState(models=[tiny_bert_dir], examples=[], saliency_runner=background)
+    state.update(question=QUESTION, context=CONTEXT)
+    state.run()
+    assert state.jobs.saliency.running and state.trust.layers.report is not None
+    redraws: list[object] = []
+    state.result.param.watch(redraws.append, ["explanation"])
+    state.release()
+    assert state.explanation is None and state.trust.layers.report is None and redraws == []
+    assert not any(job.running for job in state.jobs.all.values())
+    work, _done = background.pending.pop()
+    with pytest.raises(Cancelled):
+        work()

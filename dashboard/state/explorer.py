@@ -226,6 +226,19 @@ class ExplorerState(param.Parameterized):
         self.jobs.cancel_all()
         self.messages.status = ""
 
+    def release(self) -> None:
+        """The page is gone: stop every job and drop the results (their arrays are most of a session's memory).
+
+        Nothing is redrawn: events are discarded, since no page shows this state any more.
+        """
+        self.jobs.cancel_all()
+        parts: list[param.Parameterized] = [self.result, *self.trust.parts]
+        for part in parts:
+            with param.parameterized.discard_events(part):
+                for name in ("explanation", "report", "comparison"):
+                    if name in part.param:
+                        setattr(part, name, None)
+
     def show(self, explanation: core.Explanation) -> None:
         """Show an existing explanation (e.g. ``core.Explanation.load(path)``) without running a model."""
         self.jobs.cancel_all()
