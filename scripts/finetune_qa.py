@@ -34,6 +34,7 @@ import random
 import re
 import shutil
 import string
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -62,7 +63,7 @@ CALIBRATION_STEPS = 20
 CALIBRATION_SKIP = 2
 # Training throughput of one thread of this project's CPU (tokens/s, measured): only used to size the warmup
 # before the first steps have been timed; the decay is then planned from the measured throughput.
-PRIOR_TOKENS_PER_SECOND = {True: 1100.0, False: 700.0}
+PRIOR_TOKENS_PER_SECOND = {True: 800.0, False: 550.0}
 SAVE_RESERVE_SECONDS = 30.0
 EVAL_BATCH_SIZE = 64
 # Dynamic padding rounds lengths up to a multiple of 8: at most 48 distinct shapes, so oneDNN's per-shape kernel
@@ -284,26 +285,38 @@ class BudgetSchedule:
     """Linear warmup to ``peak`` over ``warmup`` steps, then linear decay that reaches zero at ``total``.
 
     ``replan`` moves ``total`` (when the measured throughput says the budget ends elsewhere) while keeping the
-    learning rate continuous: from the current step, the decay runs linearly from the current value to zero.
+    learning rate continuous: from the current step the decay runs linearly from the current value to zero. With
+    a ``warmup_ratio``, a replan during warmup also resizes the warmup to that share of the new plan, continuing the
+    ramp from the current value (the first plan rests on a prior throughput, so its warmup may be off).
     """
 
-    def __init__(self, peak: float, warmup: int, total: int) -> None:
-        self.peak, self.warmup, self.total = peak, max(1, warmup), max(total, warmup + 1)
-        self.anchor_step, self.anchor_lr = self.warmup, peak
+    def __init__(self, peak: float, warmup: int, total: int, warmup_ratio: float | None = None) -> None:
+        self.peak, self.warmup_ratio = peak, warmup_ratio
+        self.warmup = max(1, warmup)
+        self.total = max(total, self.warmup + 1)
+        # Ramp: from (ramp_step, ramp_lr) linearly to (warmup, peak); decay: from (decay_step, decay_lr) to (total, 0).
+        self.ramp_step, self.ramp_lr = -1, 0.0
+        self.decay_step, self.decay_lr = self.warmup, peak
 
     def lr(self, step: int) -> float:
         """Learning rate of the step with 0-based index ``step``."""
         if step < self.warmup:
-            return self.peak * (step + 1) / self.warmup
+            return self.ramp_lr + (self.peak - self.ramp_lr) * (step - self.ramp_step) / (self.warmup - self.ramp_step)
         if step >= self.total:
             return 0.0
-        return self.anchor_lr * (self.total - step) / (self.total - self.anchor_step)
+        return self.decay_lr * (self.total - step) / (self.total - self.decay_step)
 
     def replan(self, step: int, total: int) -> None:
-        """End the decay at ``total`` from step ``step`` on, continuously."""
-        if step > self.warmup:
-            self.anchor_lr, self.anchor_step = self.lr(step), step
-        self.total = max(total, step + 1, self.warmup + 1)
+        """From step ``step`` (the next to take) on, end the decay at ``total``, continuously."""
+        total = max(total, step + 1)
+        if step < self.warmup:
+            if self.warmup_ratio is not None:
+                self.ramp_step, self.ramp_lr = step - 1, self.lr(step - 1)
+                self.warmup = max(step + 1, round(self.warmup_ratio * total))
+                self.decay_step = self.warmup
+        else:
+            self.decay_step, self.decay_lr = step, self.lr(step)
+        self.total = max(total, self.warmup + 1)
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -476,6 +489,24 @@ def check_reload(out: Path, model: torch.nn.Module, tokenizer: PreTrainedTokeniz
 # -------------------------------------------------------------------------------------------------- training
 
 
+def script_revision() -> str | None:
+    """The git commit of this script (with "+dirty" if it has local edits), so a cached model names its recipe."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--", str(Path(__file__).resolve())],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None  # not a git checkout (or no git): the settings in training.json still describe the run
+    return commit + ("+dirty" if dirty else "")
+
+
 def log(message: str) -> None:
     """Progress to stdout, flushed so ``nohup ... > log`` shows it as it happens."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -579,8 +610,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         prior = PRIOR_TOKENS_PER_SECOND[args.bf16] * args.threads
         guess = int((train_deadline - time.time()) * prior / step_tokens)
         planned = min(max_steps, max(CALIBRATION_STEPS + 1, guess))
-    warmup = args.warmup_steps if args.warmup_steps is not None else max(1, round(args.warmup_ratio * planned))
-    schedule = BudgetSchedule(args.lr, warmup, planned)
+    if args.warmup_steps is not None:
+        schedule = BudgetSchedule(args.lr, args.warmup_steps, planned)
+    else:
+        warmup = max(1, round(args.warmup_ratio * planned))
+        schedule = BudgetSchedule(args.lr, warmup, planned, warmup_ratio=args.warmup_ratio)
     log(f"provisional plan: {planned} steps (warmup {schedule.warmup}); {epoch_steps} steps per epoch")
 
     model.train()
@@ -649,12 +683,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             remaining = (train_deadline - time.time()) / (seconds_per_token * mean_step_tokens)
             total = min(max_steps, step + max(1, int(remaining)))
             if total != schedule.total:
-                replans.append({"step": step, "total": total, "tokens_per_second": round(1 / seconds_per_token)})
                 schedule.replan(step, total)
+                replans.append(
+                    {
+                        "step": step,
+                        "total": schedule.total,
+                        "warmup": schedule.warmup,
+                        "tokens_per_second": round(1 / seconds_per_token),
+                    }
+                )
             if step == CALIBRATION_STEPS:
                 log(
                     f"calibrated: {1 / seconds_per_token:,.0f} padded tokens/s, {mean_step_tokens:,.0f} tokens/step "
-                    f"-> plan {schedule.total} steps, ~{schedule.total * args.batch_size:,} windows"
+                    f"-> plan {schedule.total} steps (warmup {schedule.warmup}), ~{schedule.total * args.batch_size:,} "
+                    "windows"
                 )
         if step % args.log_every == 0:
             elapsed = time.time() - started
@@ -691,6 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "base_model_dir": str(source),
         "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
         "seed": args.seed,
+        "script": {"path": "scripts/finetune_qa.py", "git_commit": script_revision()},
         "steps": {
             "done": step,
             "planned": schedule.total,
