@@ -8,11 +8,14 @@ if __package__ in (None, ""):  # run as a script by `panel serve`: make `dashboa
 
 import panel as pn  # noqa: E402
 
-from dashboard.config import examples_from_sources, models_from_sources  # noqa: E402
+from dashboard.config import examples_from_sources, models_from_sources, runs_from_sources  # noqa: E402
 from dashboard.layout import create_app  # noqa: E402
 
 # A lost connection (the server stopped or restarted) shows a banner that stays: the page no longer updates.
 DISCONNECTED = "The connection to the server is lost: this page no longer updates. Reload it once the server is back."
 pn.extension("tabulator", notifications=True, disconnect_notification=DISCONNECTED, sizing_mode="stretch_width")
 
-create_app(models_from_sources(sys.argv[1:]), examples=examples_from_sources(sys.argv[1:])).template().servable()
+arguments = sys.argv[1:]
+create_app(
+    models_from_sources(arguments), examples=examples_from_sources(arguments), runs=runs_from_sources(arguments)
+).template().servable()

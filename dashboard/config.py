@@ -1,5 +1,6 @@
-"""What the served dashboard offers: models (``--model``, else ``QA_LENS_MODELS``, else the default)
-and examples (``--examples FILE``, else ``QA_LENS_EXAMPLES``, else the bundled data/examples.json).
+"""What the served dashboard offers: models (``--model``, else ``QA_LENS_MODELS``, else the default),
+examples (``--examples FILE``, else ``QA_LENS_EXAMPLES``, else the bundled data/examples.json) and
+dataset runs for the Dataset page (``--run DIR``, else ``QA_LENS_RUNS``).
 
 ``panel serve dashboard/app.py --args --model ./a --model ./b`` passes the arguments after
 ``--args`` to the app as ``sys.argv[1:]``. ``QA_LENS_MODELS=./a,./b`` does the same from the
@@ -16,6 +17,7 @@ import core
 
 ENV_VAR = "QA_LENS_MODELS"
 EXAMPLES_ENV_VAR = "QA_LENS_EXAMPLES"
+RUNS_ENV_VAR = "QA_LENS_RUNS"
 
 
 def models_from_sources(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -41,4 +43,23 @@ def examples_from_sources(argv: Sequence[str] | None = None, environ: Mapping[st
     return chosen or None
 
 
-__all__ = ["ENV_VAR", "EXAMPLES_ENV_VAR", "examples_from_sources", "models_from_sources"]
+def runs_from_sources(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Dataset run directories to offer on the Dataset page (``--run DIR``, repeatable, else ``QA_LENS_RUNS``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--run", action="append", default=[])
+    known, _unknown = parser.parse_known_args(list(argv or []))
+    runs = [part.strip() for value in known.run for part in value.split(",")]
+    if not any(runs):
+        environ = os.environ if environ is None else environ
+        runs = [part.strip() for part in environ.get(RUNS_ENV_VAR, "").split(",")]
+    return [run for run in dict.fromkeys(runs) if run]
+
+
+__all__ = [
+    "ENV_VAR",
+    "EXAMPLES_ENV_VAR",
+    "RUNS_ENV_VAR",
+    "examples_from_sources",
+    "models_from_sources",
+    "runs_from_sources",
+]

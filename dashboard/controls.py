@@ -170,6 +170,9 @@ class Controls(pn.viewable.Viewer):
                 inputs.param.compute_integrated_gradients, label="Compute integrated gradients"
             ),
             pn.widgets.Checkbox.from_param(inputs.param.auto_run, label="Run when an example or model is chosen"),
+            pn.widgets.Checkbox.from_param(
+                view.param.scale_without_special, label="Scale saliency without [CLS]/[SEP] (capped instead)"
+            ),
             title="Settings",
             collapsed=True,
             sizing_mode="stretch_width",

@@ -130,7 +130,7 @@ class QALensApp(pn.viewable.Viewer):
             dynamic=True,
             sizing_mode="stretch_width",
         )
-        self.main = pn.Column(
+        self.explorer = pn.Column(
             pn.Row(
                 pn.Column(self.answer, sizing_mode="stretch_width"),
                 pn.Column(self.top_k, width=460),
@@ -140,6 +140,26 @@ class QALensApp(pn.viewable.Viewer):
             self.tabs,
             sizing_mode="stretch_width",
         )
+        # The Dataset page joins as a second page once a run is offered (at start, or later from a notebook).
+        self.dataset_page: pn.viewable.Viewer | None = None
+        self.pages = pn.Tabs(("Explorer", self.explorer), dynamic=True, sizing_mode="stretch_width")
+        self.main = pn.Column(self.explorer, sizing_mode="stretch_width")
+        self.state.dataset.param.watch(self._offer_dataset_page, ["runs"])
+        self.state.dataset.param.watch(self._show_explorer, ["look"])
+        self._offer_dataset_page()
+
+    def _offer_dataset_page(self, *_events: Any) -> None:
+        if self.dataset_page is not None or not self.state.dataset.runs:
+            return
+        from dashboard.dataset import DatasetPage  # hvPlot loads only for apps that show a run
+
+        self.dataset_page = DatasetPage(state=self.state)
+        self.pages.append(("Dataset", self.dataset_page))
+        self.pages.active = 1
+        self.main.objects = [self.pages]
+
+    def _show_explorer(self, *_events: Any) -> None:
+        self.pages.active = 0
 
     @property
     def views(self) -> dict[str, pn.viewable.Viewer]:
@@ -215,12 +235,15 @@ def create_app(
     sync_url: bool = True,
     background: bool | None = None,
     examples: str | None = None,
+    runs: Sequence[str] = (),
 ) -> QALensApp:
     """A new app for one session (call it once per ``panel serve`` session or notebook).
 
-    ``examples`` is a SQuAD-format file to offer instead of the bundled examples.
+    ``examples`` is a SQuAD-format file to offer instead of the bundled examples; ``runs`` are dataset
+    run directories for the Dataset page.
     """
     state = ExplorerState(models=list(models) if models else None, examples=examples)
+    state.dataset.runs = list(runs)
     app = QALensApp(state=state, background=background)
     if sync_url:
         app.sync_url()

@@ -403,3 +403,20 @@ def test_releasing_a_closed_pages_state_frees_its_results(tiny_bert_dir: str) ->
     work, _done = background.pending.pop()
     with pytest.raises(Cancelled):
         work()
+
+
+def test_saliency_scales_without_special_tokens_unless_asked(tiny_bert_dir: str) -> None:
+    from dashboard.state.result import saliency_peak, scaled_saliency
+
+    roles = ["special", "question", "context", "context", "special"]
+    values = np.array([9.0, 1.0, -2.0, 0.5, -7.0])
+    assert saliency_peak(values, roles) == 2.0  # the words set the scale ...
+    heights, _peak = scaled_saliency(values, roles)
+    np.testing.assert_allclose(heights, [1.0, 0.5, -1.0, 0.25, -1.0])  # ... special tokens are capped, still shown
+    assert saliency_peak(values, roles, without_special=False) == 9.0
+    state = answered(tiny_bert_dir)
+    raw, scaled = state.result.saliency_matrix()
+    words = np.asarray(state.explanation.roles) != "special"
+    computed = ~np.isnan(raw).all(axis=1)
+    assert np.allclose(np.abs(scaled[computed][:, words]).max(axis=1), 1.0)
+    assert np.abs(scaled[computed]).max() <= 1.0

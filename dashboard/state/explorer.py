@@ -11,6 +11,7 @@ or keeps a copy. The parts say what they hold:
 ``jobs``      background work: the answer, integrated gradients, the trust computations
 ``messages``  the status line, the error, the model problem, a notice
 ``trust``     faithfulness, the sanity check, layer-wise answers, models side by side
+``dataset``   a whole-dataset run: its summary, filtered examples, per-head statistics
 ========== ==============================================================================
 
 The expensive work (``core.explain``, ``core.add_saliency``, the trust reports) runs only in
@@ -39,6 +40,7 @@ import param
 import core
 from core.examples import Example
 from core.progress import ProgressCallback
+from dashboard.state.dataset import DatasetState
 from dashboard.state.inputs import Inputs
 from dashboard.state.jobs import Jobs, message
 from dashboard.state.messages import Messages
@@ -73,6 +75,7 @@ class ExplorerState(param.Parameterized):
     jobs = param.ClassSelector(class_=Jobs, doc="Background work: answer, integrated gradients, trust reports.")
     messages = param.ClassSelector(class_=Messages, doc="Status line, error, model problem, notice.")
     trust = param.ClassSelector(class_=TrustState, doc="Faithfulness, sanity check, layers, models side by side.")
+    dataset = param.ClassSelector(class_=DatasetState, doc="A whole-dataset run: summary, examples, head atlas.")
 
     def __init__(
         self,
@@ -91,6 +94,7 @@ class ExplorerState(param.Parameterized):
         self.jobs = Jobs()
         self.messages = Messages()
         self.trust = TrustState(self.result, self.selection, self.jobs, self.inputs, self.compute_saliency)
+        self.dataset = DatasetState()
         if answer_runner is not None or saliency_runner is not None:
             self.use_runners(answer_runner or self.jobs.answer.runner, saliency_runner or self.jobs.saliency.runner)
         self.messages.notice = self.inputs.set_examples(examples)
@@ -286,6 +290,31 @@ class ExplorerState(param.Parameterized):
         explanation = self.result.explanation
         if explanation is None or explanation.model != loaded.name:
             self.view.fit(loaded.num_layers, loaded.num_heads)
+
+    def open_dataset_example(self, example_id: str) -> None:
+        """Show one example of the dataset run in the explorer: its question, context, model and gold answer."""
+        row = self.dataset.example(example_id)
+        model = str(self.dataset.run.summary.get("model") or self.inputs.model)
+        if model not in self.inputs.models:
+            self.inputs.models = [*self.inputs.models, model]
+        golds = list(row.get("gold_answers") if row.get("gold_answers") is not None else [])
+        starts = list(row.get("gold_starts") if row.get("gold_starts") is not None else [])
+        example = Example(
+            id=str(row["id"]),
+            title=str(row.get("title") or ""),
+            question=str(row["question"]),
+            context=str(row["context"]),
+            answer_text=str(golds[0]) if golds else "",
+            answer_start=int(starts[0]) if starts else -1,
+        )
+        self.inputs.offer_example(example)
+        auto_run = self.inputs.auto_run
+        self.inputs.auto_run = False  # one run below, not one per change
+        try:
+            self.inputs.param.update(model=model, example=example.id)
+        finally:
+            self.inputs.auto_run = auto_run
+        self.run()
 
     # ------------------------------------------------------------------ the selection and current slices
 

@@ -136,6 +136,18 @@ class Inputs(param.Parameterized):
             self.example = NO_EXAMPLE
         return notice
 
+    def offer_example(self, example: Example) -> None:
+        """Add one example to those on offer (an example opened from a dataset run), keeping the others."""
+        self._examples[example.id] = example
+        names = dict(self.param.example.names)
+        label = f"{example.title}: {example.question}" if example.title else example.question
+        label = label if len(label) <= 80 else label[:79] + "…"
+        if example.id not in names.values():
+            while label in names:
+                label += " "
+            names[label] = example.id
+            self.param.example.objects = names
+
     @property
     def examples(self) -> list[Example]:
         return list(self._examples.values())

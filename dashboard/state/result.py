@@ -16,6 +16,26 @@ import core
 from core.attention import THUMBNAIL_SIZE, head_links, head_statistics, head_thumbnails
 
 
+def saliency_peak(values: np.ndarray, roles: Sequence[str], without_special: bool = True) -> float:
+    """The |score| that means full strength: the largest among question and context tokens (or all tokens).
+
+    Special tokens often carry the largest scores; scaling by them would leave the words nearly blank.
+    """
+    values = np.abs(np.nan_to_num(np.asarray(values, dtype=np.float64)))
+    if without_special:
+        words = values[np.asarray(roles) != "special"] if len(values) else values
+        if words.size and words.max() > 0:
+            return float(words.max())
+    return float(values.max(initial=0.0))
+
+
+def scaled_saliency(values: np.ndarray, roles: Sequence[str], without_special: bool = True) -> tuple[np.ndarray, float]:
+    """``values / saliency_peak`` capped to [-1, 1], and the peak (values unchanged when it is 0)."""
+    values = np.nan_to_num(np.asarray(values, dtype=np.float64))
+    peak = saliency_peak(values, roles, without_special)
+    return (np.clip(values / peak, -1.0, 1.0) if peak > 0 else values), peak
+
+
 class Result(param.Parameterized):
     """The current ``Explanation`` and its derived data."""
 
@@ -108,11 +128,11 @@ class Result(param.Parameterized):
         """(method, target) for every row of the saliency heatmap, in display order."""
         return [(method, target) for method in core.METHODS for target in core.TARGETS]
 
-    def saliency_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+    def saliency_matrix(self, without_special: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Raw and row-normalised saliency ``[method x target, tokens]``; rows not yet computed are NaN.
 
-        Each row is divided by its largest absolute value, so methods with different units share
-        one colour scale (-1 to 1).
+        Each row is divided by its ``saliency_peak``, so methods with different units share one colour
+        scale (-1 to 1); values beyond it (special tokens) are capped.
         """
         explanation = self.require()
         rows = self.saliency_rows()
@@ -121,10 +141,10 @@ class Result(param.Parameterized):
             values = explanation.saliency.get(method, {}).get(target)
             if values is not None:
                 raw[index] = values
-        scale = np.abs(np.nan_to_num(raw, nan=0.0)).max(axis=1, keepdims=True) if raw.size else raw
-        with np.errstate(invalid="ignore", divide="ignore"):
-            normalised = np.where(scale > 0, raw / scale, 0.0)
-        normalised[np.isnan(raw)] = np.nan
+        normalised = np.full_like(raw, np.nan)
+        for index, row in enumerate(raw):
+            if not np.isnan(row).all():
+                normalised[index] = scaled_saliency(row, explanation.roles, without_special)[0]
         return raw, normalised
 
     def head_thumbnails(self, size: int = THUMBNAIL_SIZE) -> np.ndarray:
@@ -141,4 +161,4 @@ class Result(param.Parameterized):
         return self.cached("head_statistics", compute)
 
 
-__all__ = ["Result"]
+__all__ = ["Result", "saliency_peak", "scaled_saliency"]

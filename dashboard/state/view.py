@@ -45,6 +45,11 @@ class ViewChoices(param.Parameterized):
     target = param.Selector(
         default="start", objects=choices(core.TARGETS), doc="Which logit saliency explains: the answer's start or end."
     )
+    scale_without_special = param.Boolean(
+        default=True,
+        doc="Scale saliency colours and bars by question and context tokens only: [CLS]/[SEP] often carry the largest "
+        "scores and would wash the rest out (they are still shown, capped at full strength).",
+    )
 
     def fit(self, num_layers: int, num_heads: int) -> None:
         """Fit the layer bounds and head choices to a model, keeping the current view when it fits."""

@@ -12,8 +12,9 @@ import holoviews as hv
 import numpy as np
 
 from core.trust.importance import SIGNED_METHODS
+from dashboard.state.result import saliency_peak, scaled_saliency
 from dashboard.theme import SIGN_PALETTE, label
-from dashboard.views.base import TokenBarsView, scaled
+from dashboard.views.base import TokenBarsView
 from dashboard.views.plotting import position_axis_opts, token_bars
 
 
@@ -21,21 +22,30 @@ class SaliencyBars(TokenBarsView):
     """Saliency of each token for the answer's start or end logit."""
 
     title = "Saliency"
-    description = "Red pushes the logit up, blue down; scaled to the largest |score|. Green band: the answer."
+    description = (
+        "Red pushes the logit up, blue down; scaled to the largest |score| of the question and context (special "
+        "tokens capped; see Settings). Green band: the answer."
+    )
     rebuild_on = ("result.result_id", "view.method")
-    data_on = ("view.target", "result.saliency_revision")
+    data_on = ("view.target", "result.saliency_revision", "view.scale_without_special")
 
     def build(self) -> Any:
         self.follow(
-            ("view.target", "result.saliency_revision", "jobs.saliency.running", "jobs.saliency.progress"),
+            (
+                "view.target",
+                "view.scale_without_special",
+                "result.saliency_revision",
+                "jobs.saliency.running",
+                "jobs.saliency.progress",
+            ),
             self._caption,
         )
         return super().build()
 
-    def bars_for(self, target: str, saliency_revision: int) -> hv.Rectangles:
+    def bars_for(self, target: str, saliency_revision: int, scale_without_special: bool) -> hv.Rectangles:
         values = self.state.saliency_values(self.state.view.method, target)
         values = np.zeros(self.state.result.num_tokens) if values is None else np.asarray(values, dtype=np.float64)
-        heights, _peak = scaled(values)
+        heights, _peak = scaled_saliency(values, self.state.result.require().roles, scale_without_special)
         return token_bars(
             self.state, values, label(self.state.view.method), codes=values >= 0, palette=SIGN_PALETTE, heights=heights
         )
@@ -59,4 +69,8 @@ class SaliencyBars(TokenBarsView):
         elif values is None:
             self.set_caption(what, "not computed (turn on integrated gradients in Settings and run again)")
         else:
-            self.set_caption(what, f"largest |score| {float(np.abs(values).max()):.3g}")
+            roles, without = state.result.require().roles, state.view.scale_without_special
+            peak = saliency_peak(values, roles, without)
+            self.set_caption(
+                what, f"full height at |score| {peak:.3g}" + (" (special tokens capped)" if without else "")
+            )

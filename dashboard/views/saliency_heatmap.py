@@ -27,7 +27,7 @@ class SaliencyHeatmap(PlotView):
 
     def build(self) -> Any:
         rows = self.state.result.saliency_rows()
-        self.cells = self.dynamic(self._cells, "result.saliency_revision")
+        self.cells = self.dynamic(self._cells, "result.saliency_revision", "view.scale_without_special")
         self.selection = hv.streams.Selection1D(source=self.cells)
         self.selection.add_subscriber(self._on_select)
         ticks = [(index + 0.5, self.row_label(method, target)) for index, (method, target) in enumerate(rows)]
@@ -67,8 +67,8 @@ class SaliencyHeatmap(PlotView):
     def row_label(method: str, target: str) -> str:
         return f"{label(method)} · {target}"
 
-    def _cells(self, saliency_revision: int) -> hv.Rectangles:
-        raw, normalised = self.state.result.saliency_matrix()
+    def _cells(self, saliency_revision: int, scale_without_special: bool) -> hv.Rectangles:
+        raw, normalised = self.state.result.saliency_matrix(scale_without_special)
         rows = self.state.result.saliency_rows()
         count = self.state.result.num_tokens
         row_index = np.repeat(np.arange(len(rows)), count)

@@ -21,6 +21,7 @@ from panel.custom import JSComponent
 
 from core.trust.importance import SIGNED_METHODS
 from dashboard.state import ExplorerState
+from dashboard.state.result import saliency_peak
 from dashboard.theme import NEGATIVE_RGB, POSITIVE_RGB, label
 
 _CSS = """
@@ -83,17 +84,6 @@ def _background(value: float, peak: float) -> str:
     return f"background: rgba({red},{green},{blue},{strength:.3f});"
 
 
-def text_peak(scores: np.ndarray, roles: list[str]) -> float:
-    """The colour scale's top: the largest |score| among question and context tokens.
-
-    Special tokens ([CLS], [SEP]) often carry the largest scores; scaling by them would leave the
-    words nearly uncoloured, so they are capped at full colour instead.
-    """
-    words = np.abs(scores[np.asarray(roles) != "special"]) if len(scores) else np.zeros(0)
-    peak = float(words.max()) if len(words) else 0.0
-    return peak if peak > 0 else float(np.abs(scores).max(initial=0.0))
-
-
 def token_html(state: ExplorerState) -> str:
     """The question and the context window as escaped HTML, one span per token."""
     explanation = state.result.explanation
@@ -101,7 +91,7 @@ def token_html(state: ExplorerState) -> str:
         return ""
     values = state.saliency_values()
     scores = np.zeros(explanation.num_tokens) if values is None else np.asarray(values, dtype=np.float64)
-    peak = text_peak(scores, explanation.roles)
+    peak = saliency_peak(scores, explanation.roles, state.view.scale_without_special)
     selected = {int(p) for p in state.selection.positions()}
     answer = state.result.answer_positions()
     labels = state.result.token_labels()
@@ -162,7 +152,7 @@ class SaliencyText(pn.viewable.Viewer):
         self.caption = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#666"})
         state = self.state
         state.result.param.watch(self._redraw, ["result_id", "saliency_revision"])
-        state.view.param.watch(self._redraw, ["method", "target"])
+        state.view.param.watch(self._redraw, ["method", "target", "scale_without_special"])
         state.selection.param.watch(self._redraw, ["tokens"])
         state.jobs.saliency.param.watch(self._redraw, ["running"])
         self._redraw()
@@ -190,7 +180,7 @@ class SaliencyText(pn.viewable.Viewer):
             pending = " (computing…)" if state.jobs.saliency.running else ""
             note = f"{method} is not available yet{pending}."
         else:
-            peak = text_peak(np.asarray(values, dtype=np.float64), state.result.explanation.roles)
+            peak = saliency_peak(values, state.result.explanation.roles, state.view.scale_without_special)
             signed = state.view.method in SIGNED_METHODS
             sign = "red raises, blue lowers the logit" if signed else "darker: larger gradient"
             note = f"Background: {method} for the {target} ({sign}; full colour at |score| ≥ {peak:.3g})."

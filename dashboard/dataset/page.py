@@ -1,0 +1,53 @@
+"""``DatasetPage``: the run's headline, filters, scatters, example table and head atlas, on one page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import panel as pn
+import param
+
+from dashboard.dataset.examples_table import ExamplesTable
+from dashboard.dataset.head_atlas import HeadAtlas
+from dashboard.dataset.scatters import RunScatters
+from dashboard.dataset.summary import RunSummary
+from dashboard.state import ExplorerState
+
+
+class DatasetPage(pn.viewable.Viewer):
+    """Every view of the session's dataset run; usable on its own in a notebook (``DatasetPage(state=state)``)."""
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The session's state (its dataset part is shown).")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        dataset = self.state.dataset
+        self.summary = RunSummary(state=self.state)
+        self.scatters = RunScatters(state=self.state)
+        self.examples = ExamplesTable(state=self.state)
+        self.atlas = HeadAtlas(state=self.state)
+        self.clear = pn.widgets.Button(name="Clear filters", width=140)
+        self.clear.on_click(lambda _event: dataset.clear_filters())
+        self.filters = pn.Row(
+            pn.widgets.Select.from_param(dataset.param.run_dir, name="Run", width=260),
+            pn.widgets.Checkbox.from_param(dataset.param.wrong_only, name="Wrong answers only", margin=(28, 10)),
+            pn.widgets.Select.from_param(dataset.param.title, name="Title", width=220),
+            pn.widgets.RangeSlider.from_param(dataset.param.f1_range, name="F1", step=0.05, width=180),
+            pn.widgets.RangeSlider.from_param(dataset.param.score_range, name="Score", step=0.01, width=180),
+            pn.widgets.TextInput.from_param(dataset.param.search, name="Search", width=200),
+            self.clear,
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(
+            self.summary,
+            self.filters,
+            self.scatters,
+            self.examples,
+            self.atlas,
+            sizing_mode="stretch_width",
+        )
+
+
+__all__ = ["DatasetPage"]

@@ -1,0 +1,107 @@
+"""Two scatter plots over the run's examples whose box selection filters the example table.
+
+Score against F1 shows confident mistakes (high score, F1 0); the saliency shares show how much of
+a method's attribution falls on the question and on the predicted span, wrong answers in orange.
+Drawn with hvPlot over the run's scalar columns; beyond ``RASTERIZE_ABOVE`` points Datashader
+rasterizes them, so a 100k-example run sends an image, not 100k glyphs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import holoviews as hv
+import hvplot.pandas  # noqa: F401  (registers DataFrame.hvplot)
+import pandas as pd
+import panel as pn
+import param
+
+from dashboard.state import ExplorerState
+from dashboard.theme import ANSWER_COLOR, SELECTION_COLOR
+from dashboard.views.plotting import DEFAULT_TOOLS
+
+RASTERIZE_ABOVE = 20_000
+"""Examples beyond which the scatters are rasterized (Datashader) instead of drawn point by point."""
+
+
+def _outcome(rows: pd.DataFrame) -> pd.Series:
+    return rows["correct"].map({True: "right", False: "wrong"}).fillna("failed")
+
+
+class RunScatters(pn.viewable.Viewer):
+    """Score vs F1 and saliency on question vs on the predicted span; a box drawn on either filters the table."""
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The session's state (its dataset part is shown).")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.score_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
+        self.share_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
+        self.streams: dict[str, hv.streams.BoundsXY] = {}
+        self.state.dataset.param.watch(self._rebuild, ["run", "share_method"])
+        self._rebuild()
+
+    def _scatter(self, rows: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str) -> Any:
+        frame = rows.assign(outcome=_outcome(rows))[[x, y, "outcome", "id"]].dropna(subset=[x, y])
+        options = {
+            "x": x,
+            "y": y,
+            "xlabel": xlabel,
+            "ylabel": ylabel,
+            "height": 300,
+            "responsive": True,
+            "tools": ["box_select"],
+            "active_tools": ["box_select"],
+        }
+        if len(frame) > RASTERIZE_ABOVE:
+            plot = frame.hvplot.points(rasterize=True, cmap="Blues", **options)
+        else:
+            plot = frame.hvplot.scatter(
+                by="outcome",
+                color=[ANSWER_COLOR, SELECTION_COLOR, "#999999"],
+                alpha=0.6,
+                size=18,
+                hover_cols=["id"],
+                **options,
+            )
+        return plot.opts(default_tools=DEFAULT_TOOLS) if isinstance(plot, hv.Element) else plot
+
+    def _rebuild(self, *_events: Any) -> None:
+        dataset = self.state.dataset
+        rows = dataset.rows
+        self.streams = {}
+        if dataset.run is None or rows.empty:
+            self.score_pane.object = None
+            self.share_pane.object = None
+            return
+        score = self._scatter(rows, "score", "f1", "score (P(start) × P(end))", "F1")
+        self.score_pane.object = self._boxed(score, "score", "f1")
+        if dataset.share_method:
+            question = f"saliency_question_share.{dataset.share_method}"
+            answer = f"saliency_answer_share.{dataset.share_method}"
+            shares = self._scatter(rows, question, answer, "share on the question", "share on the predicted span")
+            self.share_pane.object = self._boxed(shares, question, answer)
+        else:
+            self.share_pane.object = None
+
+    def _boxed(self, plot: Any, x: str, y: str) -> Any:
+        stream = hv.streams.BoundsXY(source=plot, transient=True)
+        stream.add_subscriber(lambda bounds=None, x=x, y=y: self._on_box(x, y, bounds))
+        self.streams[f"{x}|{y}"] = stream
+        return plot
+
+    def _on_box(self, x: str, y: str, bounds: tuple[float, float, float, float] | None) -> None:
+        if bounds is not None:
+            self.state.dataset.box = {"x": x, "y": y, "bounds": tuple(float(b) for b in bounds)}
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(
+            pn.pane.Markdown(
+                "#### Where the model fails\n<small>Box-select points to filter the table "
+                "(green: right, orange: wrong, grey: failed to run).</small>",
+                margin=(0, 10),
+            ),
+            pn.Row(self.score_pane, self.share_pane, sizing_mode="stretch_width"),
+            pn.widgets.Select.from_param(self.state.dataset.param.share_method, name="Saliency shares of", width=300),
+            sizing_mode="stretch_width",
+        )
