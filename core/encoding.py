@@ -75,8 +75,26 @@ def validate_text(question: str, context: str) -> None:
     for label, text in (("question", question), ("context", context)):
         if not isinstance(text, str):
             raise TypeError(f"The {label} must be text, got {type(text).__name__}.")
+        surrogate = _first_surrogate(text)
+        if surrogate is not None:
+            # The tokenizers library would fail with an unhelpful TypeError; such a code point is usually a byte
+            # that was not valid UTF-8, smuggled in by ``surrogateescape`` (command-line arguments, file names).
+            raise ValueError(
+                f"The {label} is not valid Unicode text: it holds a lone surrogate (U+{ord(text[surrogate]):04X} at "
+                f"character {surrogate}), usually a byte that was not valid UTF-8. Decode it as UTF-8, or with "
+                "errors='replace'."
+            )
         if not _visible(text):
             raise ValueError(f"The {label} is empty: type a {label} with at least one visible character.")
+
+
+def _first_surrogate(text: str) -> int | None:
+    """Index of the first code point in U+D800..U+DFFF, which UTF-8 cannot encode; ``None`` when there is none."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return error.start
+    return None
 
 
 def _visible(text: str) -> bool:
@@ -92,10 +110,18 @@ def encode(
     stride: int = DEFAULT_STRIDE,
     max_windows: int = MAX_WINDOWS,
 ) -> Encoding:
-    """Tokenise a pair into windows of at most ``max_length`` tokens overlapping by ``stride``."""
+    """Tokenise a pair into windows of at most ``max_length`` tokens overlapping by ``stride``.
+
+    Raises ``TypeError`` for non-text and ``ValueError``, with a message that says what to change, for text no
+    window can hold: empty or invisible, not valid Unicode (lone surrogates), a question over
+    ``MAX_QUESTION_SHARE`` of a window, or a context needing more than ``max_windows`` windows.
+    """
     validate_text(question, context)
+    if stride < 0:
+        raise ValueError(f"stride must be at least 0 (tokens shared by neighbouring windows), got {stride}.")
     question = question.strip()
-    question_tokens = len(tokenizer(question, add_special_tokens=False)["input_ids"])
+    # verbose=False: a question longer than the model's limit is refused below, not warned about on stderr first.
+    question_tokens = len(tokenizer(question, add_special_tokens=False, verbose=False)["input_ids"])
     if question_tokens == 0:
         raise ValueError("The question has no tokens this model's tokenizer can read.")
     if question_tokens > max_length * MAX_QUESTION_SHARE:
@@ -103,8 +129,15 @@ def encode(
             f"The question is {question_tokens} tokens long; at most {int(max_length * MAX_QUESTION_SHARE)} "
             f"fit in a {max_length}-token window. Shorten the question."
         )
-    room = max_length - question_tokens - tokenizer.num_special_tokens_to_add(pair=True)
-    stride = min(stride, max(room // 2, 0))
+    special_tokens = tokenizer.num_special_tokens_to_add(pair=True)
+    room = max_length - question_tokens - special_tokens
+    if room < 1:
+        # The tokenizer would fail here, or silently return windows longer than max_length.
+        raise ValueError(
+            f"A {max_length}-token window has no room for the context: the question takes {question_tokens} tokens "
+            f"and the special tokens {special_tokens}. Use a larger max_length or a shorter question."
+        )
+    stride = min(stride, room // 2)
     batch = tokenizer(
         question,
         context,

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 from tokenizers import decoders, processors
+from transformers import tokenization_utils_base
 
 import core
 from core.encoding import MAX_QUESTION_SHARE, Window, encode
@@ -183,6 +184,55 @@ def test_non_text_input_is_a_type_error(tiny_bert_dir: str) -> None:
     tokenizer = core.load_model(tiny_bert_dir).tokenizer
     with pytest.raises(TypeError, match="must be text"):
         encode(tokenizer, QUESTION, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("question", "context", "which"),
+    [("Who\udcff?", CONTEXT, "question"), (QUESTION, "caf\ud800 au lait", "context")],
+    ids=["question", "context"],
+)
+def test_lone_surrogate_is_a_value_error_not_a_tokenizer_type_error(
+    tiny_bert_dir: str, question: str, context: str, which: str
+) -> None:
+    """Regression: ``surrogateescape`` text (undecodable argv bytes) made the tokenizers library raise TypeError."""
+    tokenizer = core.load_model(tiny_bert_dir).tokenizer
+    with pytest.raises(ValueError, match=f"The {which} is not valid Unicode text: it holds a lone surrogate"):
+        encode(tokenizer, question, context)
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        core.explain(question, context, tiny_bert_dir, methods=())
+
+
+def test_negative_stride_is_refused(tiny_bert_dir: str) -> None:
+    """Regression: a negative stride reached the tokenizer as an OverflowError."""
+    tokenizer = core.load_model(tiny_bert_dir).tokenizer
+    with pytest.raises(ValueError, match="stride must be at least 0"):
+        encode(tokenizer, QUESTION, CONTEXT, stride=-1)
+
+
+@pytest.mark.parametrize("max_length", [2, 3, 4])
+def test_window_without_room_for_the_context_is_refused(tiny_bert_dir: str, max_length: int) -> None:
+    """Regression: the tokenizer raised a bare Exception, or returned windows longer than ``max_length``."""
+    tokenizer = core.load_model(tiny_bert_dir).tokenizer
+    question = "a"
+    assert len(tokenizer(question, add_special_tokens=False)["input_ids"]) == 1
+    with pytest.raises(ValueError, match=f"A {max_length}-token window has no room for the context"):
+        encode(tokenizer, question, CONTEXT, max_length=max_length)
+    # One token of room is enough, and every window keeps to max_length.
+    windows = encode(tokenizer, question, CONTEXT, max_length=5).windows
+    assert all(window.length <= 5 and len(window.context_positions()) == 1 for window in windows)
+
+
+def test_long_question_is_refused_without_a_transformers_warning(
+    tiny_bert_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: transformers logged "Token indices sequence length is longer..." to stderr before the ValueError."""
+    warned: list[object] = []
+    monkeypatch.setattr(tokenization_utils_base.logger, "warning", lambda *args, **kwargs: warned.append(args))
+    tokenizer = copy.deepcopy(core.load_model(tiny_bert_dir).tokenizer)
+    tokenizer.deprecation_warnings.clear()
+    with pytest.raises(ValueError, match="Shorten the question"):
+        encode(tokenizer, "Who moved to München and why " * 40, CONTEXT, max_length=128)
+    assert warned == []
 
 
 def test_question_longer_than_half_a_window_is_refused(tiny_qa_dir: str) -> None:
