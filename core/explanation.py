@@ -26,6 +26,7 @@ from core.attention import (
     question_to_context,
     words,
 )
+from core.files import write_atomically
 from core.types import AttentionArray, LayerHeadsArray, LayerTokenScores, Method, Role, Target, TokenScores
 
 FORMAT_NAME = "qa-explain/explanation"
@@ -225,17 +226,20 @@ class Explanation:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str | Path) -> Path:
-        """Write to ``path``: NumPy's compressed ``.npz`` (arrays stored natively), JSON otherwise."""
+        """Write to ``path``: NumPy's compressed ``.npz`` (arrays stored natively), JSON otherwise.
+
+        The file appears whole or not at all (``core.files.write_atomically``); missing parent directories are
+        created. Raises ``OSError`` when it cannot be written.
+        """
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
         if target.suffix == ".npz":
             arrays: dict[str, np.ndarray] = {}
             metadata = _to_payload(self, arrays)
-            with target.open("wb") as handle:
-                np.savez_compressed(handle, metadata=np.array(json.dumps(metadata)), **arrays)
-        else:
-            target.write_text(self.to_json(), encoding="utf-8")
-        return target
+            return write_atomically(
+                target, lambda handle: np.savez_compressed(handle, metadata=np.array(json.dumps(metadata)), **arrays)
+            )
+        data = self.to_json().encode("utf-8")
+        return write_atomically(target, lambda handle: handle.write(data))
 
     @classmethod
     def load(cls, path: str | Path) -> Explanation:

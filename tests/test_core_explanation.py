@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 import core
 from core.explanation import _ARRAY_FIELDS
+from tests.full_disk import fill_the_disk
 
 QUESTION = "Who moved to München in 2015?"
 CONTEXT = "Jürgen moved to München in 2015; he said the café near 東京 station (Ελλάδα Street) was great 🎉!"
@@ -50,6 +52,31 @@ def test_save_and_load_round_trip_is_exact(explanation: core.Explanation, tmp_pa
     # The loaded object still works as an explanation.
     assert loaded.words() == explanation.words()
     np.testing.assert_array_equal(loaded.rollout(), explanation.rollout())
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_a_save_that_fails_midway_leaves_no_half_written_file(
+    explanation: core.Explanation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    fill_the_disk(monkeypatch)
+    fresh = tmp_path / f"fresh{suffix}"
+    with pytest.raises(OSError, match="No space left") as raised:
+        explanation.save(fresh)
+    assert raised.value.errno == errno.ENOSPC
+    assert not fresh.exists()
+    # An earlier file at the target stays as it was.
+    earlier = tmp_path / f"earlier{suffix}"
+    earlier.write_bytes(b"the previous result")
+    with pytest.raises(OSError, match="No space left"):
+        explanation.save(earlier)
+    assert earlier.read_bytes() == b"the previous result"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [earlier.name], "a temporary file was left behind"
+
+
+def test_save_to_a_directory_is_refused_before_writing(explanation: core.Explanation, tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError):
+        explanation.save(tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_equality_notices_any_difference(explanation: core.Explanation) -> None:

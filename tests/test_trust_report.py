@@ -11,6 +11,7 @@ import core
 from core.cli import main
 from core.trust.faithfulness import RANDOM
 from core.trust.importance import EXPLAINERS
+from tests.full_disk import fill_the_disk
 
 QUESTION = "Who designed the tower?"
 CONTEXT = "The Eiffel Tower was completed in 1889 and is 330 metres tall. It was designed by Gustave Eiffel's company."
@@ -118,3 +119,16 @@ def test_cli_report_refuses_bad_input(tmp_path: Path, tiny_bert_dir: str, capsys
     )
     assert code == 2 and "Unknown explainer" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_report_save_that_fails_midway_leaves_no_half_written_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = core.Report(question=QUESTION, context=CONTEXT * 4, models={}, comparison=None, seconds=0.0)
+    fill_the_disk(monkeypatch)
+    out = tmp_path / "report.json"
+    with pytest.raises(OSError, match="No space left"):
+        report.save(out)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    assert json.loads(report.save(out).read_text(encoding="utf-8"))["question"] == QUESTION

@@ -69,6 +69,7 @@ from typing import Any
 
 from core.explain import explain
 from core.explanation import Explanation
+from core.files import write_atomically
 from core.models import LoadedModel, load_model
 from core.progress import ProgressCallback, report_progress, sub_progress
 from core.trust.compare import Comparison, compare_explanations
@@ -172,10 +173,9 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def save(self, path: str | Path) -> Path:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(self.to_json(), encoding="utf-8")
-        return target
+        """Write the JSON to ``path``, whole or not at all (``core.files.write_atomically``); OSError if it cannot."""
+        data = self.to_json().encode("utf-8")
+        return write_atomically(path, lambda handle: handle.write(data))
 
 
 def build_report(
