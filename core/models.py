@@ -3,10 +3,17 @@
 Why offline first: the app and the tests run on machines without a model hub; a model that is
 cached or on disk must load without touching the network, and one that is not must fail with a
 message a person can act on.
+
+Every way a checkpoint can be unusable raises ``ModelLoadError`` with such a message: no such folder or
+hub id, a damaged ``config.json`` or tokenizer file, damaged or pickle-only weights, weights that do not
+fit the config, no question-answering head, or no tokenizer at all. A folder without tokenizer files is
+refused rather than given a tokenizer guessed from ``config.json``: that one would load (transformers
+builds an empty vocabulary), and every token would be mislabelled without any error.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -18,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
@@ -26,6 +34,16 @@ logger = logging.getLogger(__name__)
 
 _ROBERTA_LIKE = {"roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text", "xmod"}
 _HUGE_MAX_LENGTH = 1_000_000
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
+"""A local checkpoint needs one of these to have a tokenizer of its own (a fast one is built from the others)."""
+_TOKENIZER_JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 class ModelLoadError(RuntimeError):
@@ -101,8 +119,13 @@ def _load_uncached(name: str, device: torch.device) -> LoadedModel:
                 f"{name!r} exists but is not a checkpoint directory: it must be a folder with "
                 "config.json, model.safetensors and tokenizer files (as written by save_pretrained)."
             )
-        source, kwargs = str(local), {"local_files_only": True}
-        model, tokenizer = _from_pretrained(source, kwargs, name)
+        _check_checkpoint_files(local, name)
+        try:
+            model, tokenizer = _from_pretrained(str(local), {"local_files_only": True}, name)
+        except _NotCached as error:
+            raise ModelLoadError(
+                f"Could not load the checkpoint in {name!r}: {error} Re-save it with save_pretrained."
+            ) from error
     elif _looks_like_path(name):
         raise ModelLoadError(
             f"No checkpoint directory at {name!r}. Pass an existing folder with config.json, "
@@ -141,6 +164,37 @@ def _load_from_hub(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]
         return _from_pretrained(name, {}, name)
     except _NotCached as hub_miss:
         raise ModelLoadError(_not_found_message(name, str(hub_miss.__cause__ or hub_miss))) from hub_miss
+
+
+def _check_checkpoint_files(folder: Path, name: str) -> None:
+    """Refuse a damaged or incomplete checkpoint folder before transformers fails on it with a private error."""
+    config = _read_json(folder / "config.json", name)
+    if not isinstance(config, dict):
+        raise ModelLoadError(
+            f"config.json in {name!r} holds a JSON {type(config).__name__}, not an object of settings: it is not a "
+            "transformers config. Restore it, or re-save the checkpoint with save_pretrained."
+        )
+    if not any((folder / file).is_file() for file in _TOKENIZER_FILES):
+        raise ModelLoadError(
+            f"Checkpoint {name!r} has no tokenizer files (none of {', '.join(_TOKENIZER_FILES)}). A guessed tokenizer "
+            "would label tokens wrongly without any error, so none is guessed: save the model's own tokenizer there "
+            "(`tokenizer.save_pretrained(folder)`)."
+        )
+    for file in _TOKENIZER_JSON_FILES:
+        if (folder / file).is_file():
+            _read_json(folder / file, name)
+
+
+def _read_json(path: Path, name: str) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ModelLoadError(f"Cannot read {path.name} in {name!r}: {error.strerror or error}.") from error
+    except ValueError as error:  # also UnicodeDecodeError
+        raise ModelLoadError(
+            f"{path.name} in {name!r} is not valid JSON ({error}): the file is damaged or incomplete, "
+            "e.g. from an interrupted copy. Copy it again, or re-save the checkpoint with save_pretrained."
+        ) from error
 
 
 def _looks_like_path(name: str) -> bool:
@@ -216,6 +270,18 @@ def _from_pretrained_loud(
         raise _NotCached(str(error)) from error
     except ValueError as error:
         raise ModelLoadError(f"Model {name!r} cannot be used for extractive question answering: {error}") from error
+    except SafetensorError as error:
+        raise ModelLoadError(
+            f"The weights of model {name!r} cannot be read ({error}): model.safetensors is damaged or incomplete, "
+            "e.g. from an interrupted copy or download. Copy or download it again."
+        ) from error
+    except RuntimeError as error:
+        if "mismatch" not in str(error):
+            raise
+        raise ModelLoadError(
+            f"The weights of model {name!r} do not fit its config.json (tensor shapes differ): the two files come "
+            "from different models. Re-save the checkpoint with save_pretrained."
+        ) from error
     missing_head = [key for key in info.get("missing_keys", []) if "qa_outputs" in key]
     if missing_head:
         raise ModelLoadError(

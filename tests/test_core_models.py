@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 import core
 from core.fixtures import TINY_MAX_LENGTH, minilm_source_dir
 from core.models import clear_model_cache
+from tests.damaged_checkpoints import DAMAGES, damaged_copy
 
 
 def test_load_model_twice_returns_the_same_object(tiny_bert_dir: str) -> None:
@@ -121,3 +122,17 @@ def test_base_encoder_without_qa_head_is_refused() -> None:
     assert "question-answering head" in message
     assert "qa_outputs" in message
     assert str(source) in message
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_damaged_checkpoint_raises_model_load_error_saying_what_to_fix(
+    tiny_bert_dir: str, tmp_path: Path, damage: str
+) -> None:
+    """Regression: a private transformers exception, a SafetensorError or a RuntimeError leaked; a folder without
+    tokenizer files loaded with an empty vocabulary (every token [UNK])."""
+    target = damaged_copy(tiny_bert_dir, tmp_path, damage)
+    with pytest.raises(core.ModelLoadError, match=DAMAGES[damage]) as raised:
+        core.load_model(str(target))
+    message = str(raised.value)
+    assert str(target) in message
+    assert any(fix in message for fix in ("Copy", "re-save", "Re-save", "save_pretrained")), message
