@@ -1,20 +1,28 @@
 """Command line: ``python -m core explain ...`` answers, explains and writes the Explanation;
-``python -m core report ...`` writes the trust report (faithfulness, sanity, layers, models side by side)."""
+``python -m core report ...`` writes the trust report (faithfulness, sanity, layers, models side by side).
+
+Any problem with the input, the model or the output file exits with code 2 and one line on stderr that
+names the problem and the fix; ``--out`` is checked before the model runs, and is written whole or not at all.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from core.explain import explain
+from core.explanation import Explanation
 from core.models import ModelLoadError
 from core.saliency import IG_MAX_STEPS, IG_START_STEPS
 from core.trust.faithfulness import PRECISIONS, RANDOM_ORDERS
 from core.trust.importance import EXPLAINERS
-from core.trust.report import build_report
+from core.trust.report import Report, build_report
 from core.trust.sanity import SANITY_IG_STEPS
 from core.types import DEFAULT_MODEL, METHODS
 
@@ -74,6 +82,10 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
     report_parser.add_argument("--seed", type=int, default=0)
 
 
+class CommandLineError(Exception):
+    """A problem with the command's arguments or files; the message names it and the fix."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -82,18 +94,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explain(args)
         if args.command == "report":
             return _report(args)
-    except (ValueError, ModelLoadError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (CommandLineError, ValueError, ModelLoadError, FileNotFoundError) as error:
+        print(f"error: {_one_line(str(error))}", file=sys.stderr)
         return 2
     parser.error(f"unknown command {args.command}")
     return 2
 
 
+def _one_line(message: str) -> str:
+    """Messages from transformers can span lines; the CLI promises one."""
+    return re.sub(r"\s*\n\s*", " ", message.strip())
+
+
 def _explain(args: argparse.Namespace) -> int:
     question, context = _question_and_context(args)
+    out = _writable_out(args.out, "answer.json")
     methods = [name.strip() for name in args.methods.split(",") if name.strip()]
     explanation = explain(question, context, model=args.model, methods=methods, top_k=args.top_k)
-    path = explanation.save(args.out)
+    path = _save(explanation, out)
     answer = explanation.answer
     print(f"answer: {answer.text!r}  score: {answer.score:.4f}  chars: {answer.start_char}-{answer.end_char}")
     for rank, span in enumerate(explanation.top_k[1:], start=2):
@@ -108,6 +126,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     question, context = _question_and_context(args)
+    out = _writable_out(args.out, "report.json")
     explainers = [name.strip() for name in args.explainers.split(",") if name.strip()]
     report = build_report(
         question,
@@ -122,7 +141,7 @@ def _report(args: argparse.Namespace) -> int:
         ig_steps=min(IG_START_STEPS, args.ig_max_steps),
         ig_max_steps=args.ig_max_steps,
     )
-    path = report.save(args.out)
+    path = _save(report, out)
     for name, model_report in report.models.items():
         answer = model_report.explanation.answer
         best = model_report.faithfulness.ranking()[0]
@@ -145,7 +164,92 @@ def _question_and_context(args: argparse.Namespace) -> tuple[str, str]:
         return example.question, example.context
     if args.question is None or args.context is None:
         raise ValueError("Give --question and --context, or --example ID.")
-    context = args.context
-    if context.startswith("@"):
-        context = Path(context[1:]).read_text(encoding="utf-8")
-    return args.question, context
+    question = _decodable("--question", args.question)
+    if args.context.startswith("@"):
+        return question, _read_context_file(args.context[1:])
+    return question, _decodable("--context", args.context)
+
+
+def _decodable(option: str, text: str) -> str:
+    """Refuse an argument holding bytes that are not UTF-8, rather than replacing them.
+
+    Python passes such bytes on as lone surrogates (U+DC80..U+DCFF, ``surrogateescape``); replacing them
+    with U+FFFD would explain a question the user did not ask.
+    """
+    for index, char in enumerate(text):
+        if "\udc80" <= char <= "\udcff":
+            file_hint = ", or pass a UTF-8 file as --context @FILE" if option == "--context" else ""
+            raise CommandLineError(
+                f"{option} is not valid UTF-8 (byte 0x{ord(char) - 0xDC00:02x} at character {index}); it is "
+                f"rejected, not repaired. Use a UTF-8 terminal or locale (e.g. LANG=C.UTF-8){file_hint}."
+            )
+    return text
+
+
+def _read_context_file(name: str) -> str:
+    """The text of ``--context @FILE``, or a message that says what is wrong with the file."""
+    where = f"--context @{name}"
+    try:
+        data = Path(name).read_bytes()
+    except FileNotFoundError as error:
+        raise CommandLineError(
+            f"{where}: no such file. Check the path, or pass the text itself without the @."
+        ) from error
+    except IsADirectoryError as error:
+        raise CommandLineError(f"{where} is a directory; put a text file after the @.") from error
+    except PermissionError as error:
+        raise CommandLineError(
+            f"{where}: permission denied. Make the file readable (chmod u+r) or copy it somewhere readable."
+        ) from error
+    except OSError as error:
+        raise CommandLineError(f"{where}: cannot read it ({error.strerror or error}).") from error
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CommandLineError(
+            f"{where} is not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}). Convert it, "
+            f"e.g. `iconv -f latin1 -t utf-8 {name} > context-utf8.txt`."
+        ) from error
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # newlines as text mode reads them
+
+
+def _writable_out(out: str, example_name: str) -> Path:
+    """``--out`` as a path, refused now if it cannot be written rather than after minutes of computing.
+
+    Missing parent directories are fine (saving creates them); a directory, a file in the way, or a folder
+    without write permission are not.
+    """
+    path = Path(out)
+    if path.is_dir():
+        raise CommandLineError(f"--out {out} is a directory; give a file path such as {path / example_name}.")
+    nearest = next(folder for folder in path.absolute().parents if folder.exists())
+    if not nearest.is_dir():
+        raise CommandLineError(f"--out {out}: {nearest} is a file, not a directory. Choose another --out.")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise CommandLineError(
+            f"--out {out}: cannot write in {nearest} (permission denied). Choose a --out in a directory you can "
+            "write to."
+        )
+    return path
+
+
+def _save(result: Explanation | Report, out: Path) -> Path:
+    """Save ``result`` whole or not at all; an OS error becomes a message naming the cause and the fix."""
+    try:
+        return result.save(out)
+    except OSError as error:
+        raise CommandLineError(
+            f"Could not write --out {out}: {_why_not_written(error)} Nothing was written."
+        ) from error
+
+
+def _why_not_written(error: OSError) -> str:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full. Free some space, or choose a --out on another disk."
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied. Choose a --out in a directory you can write to."
+    if error.errno == errno.EISDIR:
+        return "it is a directory. Give a file path."
+    if error.errno in (errno.ENOTDIR, errno.EEXIST):
+        return "part of the path is a file, not a directory. Choose another --out."
+    return f"{error.strerror or error}. Choose another --out."
