@@ -90,8 +90,10 @@ def gradient_saliency(
     embeddings = input_embeddings(loaded, window.input_ids)
     forward = QAForward(loaded, window)
     targets = [target_index(window, t, start_token, end_token) for t in ("start", "end")]
+    # The copies already require gradients, so captum has nothing to switch on and no warning to print.
+    both_targets = embeddings.expand(2, -1, -1).clone().requires_grad_()
     with fast_attention(loaded):
-        gradients = Saliency(forward).attribute(embeddings.expand(2, -1, -1).clone(), target=targets, abs=False)
+        gradients = Saliency(forward).attribute(both_targets, target=targets, abs=False)
     gradients = gradients.detach()
     norms = gradients.norm(dim=-1).cpu().numpy().astype(np.float32)
     times_input = (gradients * embeddings).sum(dim=-1).cpu().numpy().astype(np.float32)

@@ -109,12 +109,14 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_as_a_subprocess(tiny_distilbert_dir: str, tmp_path: Path) -> None:
+def test_cli_as_a_subprocess_prints_nothing_on_stderr(tiny_distilbert_dir: str, tmp_path: Path) -> None:
+    """Regression: captum's "Input Tensor 0 did not already require gradients" warning was printed on every run."""
     out = tmp_path / "explanation.json"
     ok = _run(
         ["explain", "--model", tiny_distilbert_dir, "--question", QUESTION, "--context", CONTEXT, "--out", str(out)]
     )
     assert ok.returncode == 0, ok.stderr
+    assert ok.stderr == ""
     saved = core.Explanation.load(out)
     assert saved.answer == core.explain(QUESTION, CONTEXT, tiny_distilbert_dir).answer
     assert f"answer: {saved.answer.text!r}" in ok.stdout

@@ -167,9 +167,9 @@ def test_gradient_methods_equal_captum_saliency_and_input_x_gradient(tiny_qa_dir
     for target in ("start", "end"):
         forward = _embedding_forward(loaded, reference, target)
         position = reference.positions[target]
-        times_input = InputXGradient(forward).attribute(embeddings.clone(), target=position)
+        times_input = InputXGradient(forward).attribute(embeddings.clone().requires_grad_(), target=position)
         expected_gxi = times_input.sum(dim=-1)[0].detach().numpy()
-        gradient = Saliency(forward).attribute(embeddings.clone(), target=position, abs=False)
+        gradient = Saliency(forward).attribute(embeddings.clone().requires_grad_(), target=position, abs=False)
         expected_gradient = gradient.norm(dim=-1)[0].detach().numpy()
         ours_gxi = explanation.saliency["gradient_x_input"][target]
         ours_gradient = explanation.saliency["gradient"][target]
