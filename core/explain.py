@@ -17,7 +17,7 @@ import torch
 from core import saliency as saliency_module
 from core.answering import DEFAULT_MAX_ANSWER_TOKENS, DEFAULT_TOP_K, best_spans, softmax
 from core.cache import ExplanationCache
-from core.encoding import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE, MAX_WINDOWS, Encoding, Window, encode
+from core.encoding import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE, MAX_WINDOWS, Encoding, Window, encode, validate_text
 from core.explanation import Explanation
 from core.inputs import batch_inputs
 from core.models import LoadedModel, load_model
@@ -50,9 +50,10 @@ def explain(
     """Answer ``question`` from ``context`` with ``model`` and explain the answer.
 
     ``methods`` is any subset of ``gradient``, ``gradient_x_input``, ``integrated_gradients``.
-    Raises ``ValueError`` for unusable input and ``core.ModelLoadError`` for a model that cannot
-    be loaded.
+    Raises ``TypeError`` for a question or context that is not text, ``ValueError`` for unusable input
+    and ``core.ModelLoadError`` for a model that cannot be loaded.
     """
+    validate_text(question, context)  # before the cache key, which would fail on non-text with an AttributeError
     chosen = _check_methods(methods)
     if top_k < 1:
         raise ValueError("top_k must be at least 1.")
