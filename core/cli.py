@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods", default=",".join(METHODS), help=f"comma-separated subset of {', '.join(METHODS)}"
     )
     explain_parser.add_argument("--top-k", type=int, default=5)
+    explain_parser.add_argument(
+        "--ig-max-steps",
+        type=int,
+        default=IG_MAX_STEPS,
+        help="most path points integrated gradients may spend refining (fewer: faster, maybe not converged)",
+    )
     _add_report_parser(commands)
     return parser
 
@@ -71,7 +77,7 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
         "--ig-max-steps",
         type=int,
         default=IG_MAX_STEPS,
-        help="step cap of the explanation's adaptive integrated gradients (fewer: faster, less converged)",
+        help="most path points the explanation's integrated gradients may spend (fewer: faster, maybe not converged)",
     )
     report_parser.add_argument(
         "--precision",
@@ -110,7 +116,15 @@ def _explain(args: argparse.Namespace) -> int:
     question, context = _question_and_context(args)
     out = _writable_out(args.out, "answer.json")
     methods = [name.strip() for name in args.methods.split(",") if name.strip()]
-    explanation = explain(question, context, model=args.model, methods=methods, top_k=args.top_k)
+    explanation = explain(
+        question,
+        context,
+        model=args.model,
+        methods=methods,
+        top_k=args.top_k,
+        ig_steps=min(IG_START_STEPS, args.ig_max_steps),
+        ig_max_steps=args.ig_max_steps,
+    )
     path = _save(explanation, out)
     answer = explanation.answer
     print(f"answer: {answer.text!r}  score: {answer.score:.4f}  chars: {answer.start_char}-{answer.end_char}")
@@ -118,6 +132,16 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"  #{rank}: {span.text!r}  score: {span.score:.4f}")
     if explanation.convergence_delta:
         deltas = ", ".join(f"{target} {delta:+.2e}" for target, delta in explanation.convergence_delta.items())
+        points = explanation.ig_steps.get("evaluations")
+        print(f"integrated gradients: {points} path points (each a forward pass for both targets)")
+        for target, done in explanation.ig_converged.items():
+            if not done:
+                error = explanation.ig_error.get(target)
+                estimate = "not estimable" if error is None else f"estimated map error {error:.1%}"
+                print(
+                    f"warning: integrated gradients for the answer {target} did not converge ({estimate}); "
+                    "raise --ig-max-steps for a closer map"
+                )
         print(f"integrated gradients convergence delta: {deltas}")
     print("timings (s): " + json.dumps({k: round(v, 3) for k, v in explanation.timings.items()}))
     print(f"wrote {path}")
@@ -148,6 +172,9 @@ def _report(args: argparse.Namespace) -> int:
         print(f"{name}: answer {answer.text!r} (score {answer.score:.4f}); most faithful: {best['name']}")
         if model_report.sanity is not None and model_report.sanity.flagged:
             print(f"  flagged by the randomisation check: {', '.join(model_report.sanity.flagged)}")
+        unconverged = [t for t, done in model_report.explanation.ig_converged.items() if not done]
+        if unconverged:
+            print(f"  warning: integrated gradients did not converge for the answer {' and '.join(unconverged)}")
     if report.comparison is not None:
         for explainer, pairs in report.comparison.agreement.items():
             for pair in pairs:

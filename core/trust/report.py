@@ -17,6 +17,9 @@ constant map)::
         "<model>": {
           "model_type": str,
           "answer": {"text", "score", "start_char", "end_char", "window", "start_token", "end_token"},
+          "integrated_gradients": {"converged": {"start": bool, "end": bool},       # met the tolerance?
+                                   "estimated_error": {"start": float | None, ...},  # relative L2 of the map
+                                   "convergence_delta": {"start": float, ...}, "evaluations": int},
           "faithfulness": {                       # one entry per explainer, and "random"
             "<explainer>": {
               "deletion_aopc": float,             # higher is better
@@ -122,6 +125,7 @@ class ModelReport:
         payload: dict[str, Any] = {
             "model_type": self.explanation.model_type,
             "answer": self.explanation.answer.to_dict(),
+            "integrated_gradients": integrated_gradients_summary(self.explanation),
             "faithfulness": explainers,
             "faithfulness_ranking": faith.ranking(),
             "faithfulness_settings": settings,
@@ -271,6 +275,16 @@ def build_report(
         comparison=comparison,
         seconds=time.perf_counter() - began,
     )
+
+
+def integrated_gradients_summary(explanation: Explanation) -> dict[str, Any]:
+    """Whether integrated gradients converged, their estimated map errors, deltas and forward passes spent."""
+    return {
+        "converged": dict(explanation.ig_converged),
+        "estimated_error": dict(explanation.ig_error),
+        "convergence_delta": dict(explanation.convergence_delta),
+        "evaluations": explanation.ig_steps.get("evaluations"),
+    }
 
 
 def _unique(name: str, taken: dict[str, Any]) -> str:

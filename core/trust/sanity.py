@@ -27,9 +27,9 @@ reported but not used for the flag: re-drawing the embedding table changes the i
 themselves (gradient x input multiplies by them), which would decorrelate any input-dependent map
 whatever the model does.
 
-Integrated gradients runs with a fixed ``ig_steps`` (Gauss-Legendre) at every step instead of
-the adaptive schedule of ``core.explain``: a random model's paths can need many more steps to
-converge, and equal settings keep the steps comparable.
+Integrated gradients runs with a fixed ``ig_steps`` nodes (one level of ``core.saliency``'s rule) at
+every step instead of the refining schedule of ``core.explain``: a random model's paths can need many
+more nodes to converge, and equal settings keep the steps comparable.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from core.explain import answer_window
 from core.explanation import Explanation
 from core.models import LoadedModel, load_model
 from core.progress import ProgressCallback, report_progress
-from core.saliency import gradient_saliency, integrated_gradients
+from core.saliency import gradient_saliency, integrated_gradients_both
 from core.trust.importance import Combine, combine_targets
 from core.trust.stats import json_float, spearman
 from core.types import METHODS, TARGETS, Method, Target
@@ -254,10 +254,8 @@ def _saliency(
         both = gradient_saliency(work, window, start, end)
         result.update({m: both[m] for m in methods if m in both})
     if "integrated_gradients" in methods:
-        result["integrated_gradients"] = {
-            target: integrated_gradients(work, window, target, start, end, n_steps=ig_steps, max_steps=ig_steps).scores
-            for target in TARGETS
-        }
+        both = integrated_gradients_both(work, window, start, end, n_steps=ig_steps, max_steps=ig_steps)
+        result["integrated_gradients"] = {target: both[target].scores for target in TARGETS}
     return {m: result[m] for m in methods}
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +158,20 @@ class ExplorerState(param.Parameterized):
         self.jobs.cancel_all()
         inputs = self.inputs
         question, context, model, top_k = inputs.question, inputs.context, inputs.model, inputs.top_k
+        ig_max_steps = inputs.ig_max_steps
         self.messages.param.update(error="", status=f"Running {short_name(model)}…")
         began = time.perf_counter()
 
         def work(progress: ProgressCallback) -> core.Explanation:
-            return core.explain(question, context, model=model, methods=FAST_METHODS, top_k=top_k, progress=progress)
+            return core.explain(
+                question,
+                context,
+                model=model,
+                methods=FAST_METHODS,
+                top_k=top_k,
+                ig_max_steps=ig_max_steps,
+                progress=progress,
+            )
 
         self.jobs.answer.start(work, lambda explanation: self._answered(explanation, began), self._failed)
 
@@ -187,10 +196,22 @@ class ExplorerState(param.Parameterized):
             return
         self.messages.status = "Computing integrated gradients…"
 
-        def work(progress: ProgressCallback) -> core.Explanation:
-            return core.add_saliency(explanation, missing, progress=progress)
+        def work(progress: ProgressCallback, publish: Callable[[core.Explanation], None]) -> core.Explanation:
+            return core.add_saliency(explanation, missing, progress=progress, on_refinement=publish)
 
-        self.jobs.saliency.start(work, self._saliency_arrived, self._saliency_failed)
+        self.jobs.saliency.start(work, self._saliency_arrived, self._saliency_failed, interim=self._saliency_refined)
+
+    def _saliency_refined(self, explanation: core.Explanation) -> None:
+        """An early integrated-gradients map: shown at once, replaced as refinements land."""
+        current = self.result.explanation
+        if current is None or current.tokens != explanation.tokens or current.question != explanation.question:
+            return
+        self.result.add_saliency(explanation)
+        errors = [e for e in explanation.ig_error.values() if e is not None]
+        estimate = f", estimated error {max(errors):.1%}" if errors else ""
+        self.messages.status = (
+            f"Integrated gradients: refining ({explanation.ig_steps.get('evaluations')} path points{estimate})…"
+        )
 
     def _saliency_arrived(self, explanation: core.Explanation) -> None:
         current = self.result.explanation
@@ -198,10 +219,12 @@ class ExplorerState(param.Parameterized):
             return
         self.result.add_saliency(explanation)
         took = explanation.timings.get("saliency.integrated_gradients")
-        steps = ", ".join(f"{t} {n} steps" for t, n in explanation.ig_steps.items())
-        self.messages.status = (
-            f"Integrated gradients ready{f' in {took:.1f} s' if took else ''}{f' ({steps})' if steps else ''}."
-        )
+        nodes = explanation.ig_steps.get("evaluations")
+        unconverged = [label(t) for t, done in explanation.ig_converged.items() if not done]
+        timing = f" in {took:.1f} s" if took else ""
+        points = f" ({nodes} path points)" if nodes else ""
+        ending = f"; not converged for the {' and '.join(unconverged)}." if unconverged else "."
+        self.messages.status = f"Integrated gradients ready{timing}{points}{ending}"
 
     def _saliency_failed(self, error: BaseException) -> None:
         self.jobs.saliency.error = message(error)
@@ -211,13 +234,7 @@ class ExplorerState(param.Parameterized):
         stage = event.new
         if not stage or not self.jobs.saliency.running:
             return
-        if stage == "done":
-            self.messages.status = "Finishing…"
-            return
-        what = stage.replace("integrated_gradients.", "integrated gradients, ").replace("_", " ")
-        for target in core.TARGETS:
-            what = what.replace(f", {target}", f", {label(target)}")
-        self.messages.status = f"Computing {what}…"
+        self.messages.status = "Finishing…" if stage == "done" else f"Computing {stage.replace('_', ' ')}…"
 
     def _failed(self, error: BaseException) -> None:
         if isinstance(error, core.ModelLoadError) or _is_load_error(error):
@@ -337,6 +354,24 @@ class ExplorerState(param.Parameterized):
     def head_links(self) -> dict[str, np.ndarray]:
         """The head view's lines for the current layer, head and selection."""
         return self.result.head_links(self.view.layer, self.view.head, self.selection.tokens)
+
+    def integrated_gradients_note(self) -> str:
+        """What to know about the integrated-gradients map on show: still refining, or final but not converged."""
+        explanation = self.result.explanation
+        target = self.view.target
+        if explanation is None or self.view.method != "integrated_gradients" or target not in explanation.ig_converged:
+            return ""
+        points = explanation.ig_steps.get("evaluations")
+        error = explanation.ig_error.get(target)
+        estimate = "not yet estimable" if error is None else f"estimated error {error:.1%}"
+        if self.jobs.saliency.running:
+            return f"refining: {points} path points so far, {estimate}"
+        if not explanation.ig_converged[target]:
+            return (
+                f"⚠ did not converge for the {label(target)} ({estimate} after {points} path points); "
+                "raise the path points in Settings and run again"
+            )
+        return ""
 
     def saliency_values(self, method: str | None = None, target: str | None = None) -> np.ndarray | None:
         """Saliency ``[tokens]`` for the current (or given) method and target; ``None`` while not computed."""

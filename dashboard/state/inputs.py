@@ -22,6 +22,7 @@ from typing import Any
 import param
 
 import core
+import core.saliency
 from core.examples import EXAMPLES_PATH, Example, load_examples
 
 NO_EXAMPLE = ""
@@ -83,6 +84,11 @@ class Inputs(param.Parameterized):
         doc="After the answer, compute integrated gradients in the background (slower, more faithful).",
     )
     auto_run = param.Boolean(default=True, doc="Run the model as soon as an example or another model is chosen.")
+    ig_max_steps = param.Integer(
+        default=core.saliency.IG_MAX_STEPS,
+        bounds=(core.saliency.IG_START_STEPS, 321),
+        doc="Most path points integrated gradients may spend refining its maps (more: slower, closer).",
+    )
     shared_context = param.String(
         default="",
         doc="The context as the page URL carries it: empty while an example supplies it (or when it is too long "

@@ -68,11 +68,14 @@ class Job(param.Parameterized):
         done: Callable[[Any], None],
         failed: Callable[[BaseException], None] | None = None,
         stage: str = "",
+        interim: Callable[[Any], None] | None = None,
     ) -> None:
         """Run ``work(progress)``; hand its result to ``done`` (or its error to ``failed``) unless superseded.
 
         ``done`` runs before ``running`` turns false, so a follow-up job it starts is already running
-        when this one stops: the page is never seen idle in between.
+        when this one stops: the page is never seen idle in between. With ``interim``, the work is called
+        as ``work(progress, publish)``: ``publish(value)`` hands an early result (a map still being
+        refined) to ``interim`` on the session's thread, unless the run has been superseded.
         """
         self._generation += 1
         generation = self._generation
@@ -84,7 +87,16 @@ class Job(param.Parameterized):
                 raise Cancelled("A newer run (or a closed page) made this work pointless.")
             runner.dispatch(partial(self._progress, generation, stage_name, fraction))
 
-        runner.submit(partial(work, progress), partial(self._finish, generation, done, failed))
+        def publish(value: Any) -> None:
+            if generation == self._generation and interim is not None:
+                runner.dispatch(partial(self._interim, generation, interim, value))
+
+        call = partial(work, progress, publish) if interim is not None else partial(work, progress)
+        runner.submit(call, partial(self._finish, generation, done, failed))
+
+    def _interim(self, generation: int, interim: Callable[[Any], None], value: Any) -> None:
+        if generation == self._generation and self.running:
+            interim(value)
 
     def hold(self, stage: str) -> None:
         """Show this job as running while it waits for another (superseding any run in flight)."""

@@ -58,14 +58,14 @@ class TrustPart(param.Parameterized):
     def _with_integrated_gradients(self) -> core.Explanation | None:
         """The explanation if it has integrated gradients; else ask for them, hold the job, and return None.
 
-        ``resume`` runs when they arrive (``TrustState`` watches the saliency revision).
+        ``resume`` runs when they are final (``TrustState`` watches the saliency job stop).
         """
         explanation = self.result.explanation
         if explanation is None:
             self.job.error = "Run a question first."
             return None
-        if NEEDS_IG in explanation.saliency:
-            return explanation
+        if NEEDS_IG in explanation.saliency and not self.jobs.saliency.running:
+            return explanation  # final (an early, still refining map arrives while the job runs)
         self._waiting = True
         self.job.hold(WAITING)
         if not self.jobs.saliency.running:
@@ -318,7 +318,6 @@ class TrustState(param.Parameterized):
         super().__init__(**params)
         self._result, self._jobs, self._inputs = result, jobs, inputs
         result.param.watch(self._on_new_answer, ["result_id"])
-        result.param.watch(self._on_saliency, ["saliency_revision"])
         jobs.saliency.param.watch(self._on_saliency_stopped, ["running"])
         selection.param.watch(lambda _event: self.comparison.follow_tokens(), ["tokens"])
         inputs.param.watch(self._offer_models, ["models", "model"])
@@ -335,15 +334,14 @@ class TrustState(param.Parameterized):
         for part in self.parts:
             part.clear()
 
-    def _on_saliency(self, _event: param.parameterized.Event) -> None:
+    def _on_saliency_stopped(self, event: param.parameterized.Event) -> None:
+        """Integrated gradients ended: go on with what waited for them, or end the wait."""
+        if event.new:
+            return
         explanation = self._result.explanation
         if explanation is not None and NEEDS_IG in explanation.saliency:
             for part in self.parts:
                 part.resume()
-
-    def _on_saliency_stopped(self, event: param.parameterized.Event) -> None:
-        explanation = self._result.explanation
-        if event.new or (explanation is not None and NEEDS_IG in explanation.saliency):
             return
         failed = self._jobs.saliency.error
         reason = f"Waited for integrated gradients, which failed: {failed}" if failed else ""

@@ -6,6 +6,7 @@ put while the target, the selection or the arrival of integrated gradients chang
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import holoviews as hv
@@ -33,6 +34,7 @@ class SaliencyBars(TokenBarsView):
         self.follow(
             (
                 "view.target",
+                "view.method",
                 "view.scale_without_special",
                 "result.saliency_revision",
                 "jobs.saliency.running",
@@ -66,11 +68,13 @@ class SaliencyBars(TokenBarsView):
         job = state.jobs.saliency
         if values is None and job.running:
             self.set_caption(what, f"computing… {job.progress:.0%} (the bars fill in when it is done)")
-        elif values is None:
+            return
+        if values is None:
             self.set_caption(what, "not computed (turn on integrated gradients in Settings and run again)")
-        else:
-            roles, without = state.result.require().roles, state.view.scale_without_special
-            peak = saliency_peak(values, roles, without)
-            self.set_caption(
-                what, f"full height at |score| {peak:.3g}" + (" (special tokens capped)" if without else "")
-            )
+            return
+        roles, without = state.result.require().roles, state.view.scale_without_special
+        peak = saliency_peak(values, roles, without)
+        self.set_caption(what, f"full height at |score| {peak:.3g}" + (" (special tokens capped)" if without else ""))
+        note = state.integrated_gradients_note()
+        if note:
+            self.caption.object += f" · <span style='color:#b35900'>{html.escape(note)}</span>"

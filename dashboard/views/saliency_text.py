@@ -20,6 +20,7 @@ import param
 from panel.custom import JSComponent
 
 from core.trust.importance import SIGNED_METHODS
+from dashboard.escaping import markdown_text
 from dashboard.state import ExplorerState
 from dashboard.state.result import saliency_peak
 from dashboard.theme import NEGATIVE_RGB, POSITIVE_RGB, label
@@ -184,7 +185,11 @@ class SaliencyText(pn.viewable.Viewer):
             signed = state.view.method in SIGNED_METHODS
             sign = "red raises, blue lowers the logit" if signed else "darker: larger gradient"
             note = f"Background: {method} for the {target} ({sign}; full colour at |score| ≥ {peak:.3g})."
-        self.caption.object = f"{note} Green outline: the answer. Click tokens to select them, shift-click for a run."
+        warning = state.integrated_gradients_note()
+        warning = f" **{markdown_text(warning)}**" if warning else ""
+        self.caption.object = (
+            f"{note}{warning} Green outline: the answer. Click tokens to select them, shift-click for a run."
+        )
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
