@@ -164,6 +164,29 @@ class Controls(pn.viewable.Viewer):
             margin=(0, 10),
             styles={"color": "#8a5a00"},
         )
+        self.download_view = pn.widgets.FileDownload(
+            callback=self._standalone_view,
+            filename=pn.bind(
+                lambda _r: self._filename("html").replace(".html", "-view.html"), state.result.param.result_id
+            ),
+            label="This view, offline (HTML)",
+            color="default",
+            disabled=nothing,
+            sizing_mode="stretch_width",
+        )
+        self.download_report = pn.widgets.FileDownload(
+            callback=self._report,
+            filename=pn.bind(
+                lambda _r: self._filename("html").replace(".html", "-report.html"), state.result.param.result_id
+            ),
+            label="Report (HTML)",
+            color="default",
+            disabled=nothing,
+            sizing_mode="stretch_width",
+        )
+        self.plot_format = pn.widgets.RadioButtonGroup.from_param(
+            view.param.plot_format, label="Plots save as", color="default", sizing_mode="stretch_width"
+        )
         self.settings = pn.Card(
             pn.widgets.IntInput.from_param(inputs.param.top_k, label="Candidate answers (top-k)"),
             pn.widgets.Checkbox.from_param(
@@ -189,6 +212,16 @@ class Controls(pn.viewable.Viewer):
 
     def _json(self) -> io.BytesIO:
         return io.BytesIO(explanation_json(self.state.result.require()).encode("utf-8"))
+
+    def _standalone_view(self) -> io.BytesIO:
+        from dashboard.exports import standalone_view_html  # Bokeh's inline resources load only when asked
+
+        return io.BytesIO(standalone_view_html(self.state).encode("utf-8"))
+
+    def _report(self) -> io.BytesIO:
+        from dashboard.exports import report_html
+
+        return io.BytesIO(report_html(self.state).encode("utf-8"))
 
     def _csv(self) -> io.BytesIO:
         return io.BytesIO(token_table_csv(self.state.result.require()).encode("utf-8"))
@@ -226,6 +259,10 @@ class Controls(pn.viewable.Viewer):
             pn.pane.Markdown("### Export", **heading),
             self.download_json,
             self.download_csv,
+            self.download_view,
+            self.download_report,
+            pn.pane.Markdown("<small>Each plot's save tool (toolbar) writes it as:</small>", margin=(5, 10, 0, 10)),
+            self.plot_format,
             self.link_note,
             self.settings,
         ]

@@ -37,7 +37,15 @@ logger = logging.getLogger(__name__)
 TITLE = "QA Lens"
 URL_PARAMETERS: dict[str, dict[str, str]] = {
     "inputs": {"model": "model", "example": "example", "question": "question", "shared_context": "context"},
-    "view": {"layer": "layer", "head": "head", "method": "method", "target": "target"},
+    "view": {
+        "layer": "layer",
+        "head": "head",
+        "method": "method",
+        "target": "target",
+        "color_scale": "colors",
+        "scale_without_special": "scale_specials_out",
+    },
+    "selection": {"tokens": "tokens"},
 }
 """State parameters kept in the page URL, by part (parameter -> query name), so a view can be shared."""
 
@@ -185,7 +193,20 @@ class QALensApp(pn.viewable.Viewer):
             return
         for part, names in URL_PARAMETERS.items():
             location.sync(getattr(self.state, part), names, on_error=self._apply_url_leniently)
+        self._select_once_answered(list(self.state.selection.tokens))
         self.answer_what_the_link_asks()
+
+    def _select_once_answered(self, tokens: list[int]) -> None:
+        """A link's selection is of the answer's tokens: apply it when that answer arrives (a new answer clears)."""
+        if not tokens:
+            return
+        result = self.state.result
+
+        def apply(_event: param.parameterized.Event) -> None:
+            result.param.unwatch(watcher)
+            self.state.select(tokens)
+
+        watcher = result.param.watch(apply, ["result_id"])
 
     def answer_what_the_link_asks(self) -> None:
         """A link (or a reload) that restored a question and a context shows their answer, as it did."""

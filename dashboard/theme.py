@@ -65,6 +65,9 @@ LABELS: dict[str, str] = {
     "linear": "linear",
     "log": "log",
     "eq_hist": "equalised histogram",
+    # plot export formats
+    "png": "PNG",
+    "svg": "SVG",
     # faithfulness curves and sanity correlations
     "deletion": "deletion",
     "insertion": "insertion",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -251,5 +252,45 @@ def test_enter_after_choosing_an_example_runs_the_examples_question(tiny_bert_di
         box.value = box.value_input  # what Panel does on Enter: submit the box's text ...
         box.param.trigger("enter_pressed")  # ... then fire the event
         assert app.state.messages.error == "" and app.state.explanation.question == QUESTION
+
+    in_loop(body)
+
+
+def test_the_view_exports_offline_with_its_saliency_and_escaped_text(tiny_bert_dir: str) -> None:
+    from bokeh.models import CustomJS, Div
+
+    from dashboard.exports import report_html, standalone_view, standalone_view_html
+
+    app = QALensApp(models=[tiny_bert_dir], background=False)
+    hostile = 'It was designed by <img src=x onerror="alert(1)"> Gustave Eiffel in Paris.'
+    app.state.update(question=QUESTION, context=hostile)
+    app.state.run()
+    layout, ready = standalone_view(app.state)
+    models = list(layout.references())
+    shown = [m.text for m in models if isinstance(m, Div)] + [*ready.args["pieces"], *ready.args["gaps"]]
+    assert not any("<img" in text for text in shown) and any("&lt;" in text for text in shown)  # text, not markup
+    assert any(isinstance(m, CustomJS) for m in models)  # the selection is linked in the page, not on a server
+    page = standalone_view_html(app.state)
+    assert re.findall(r"<script[^>]*\ssrc=", page) == []  # every script inline: it opens offline
+    for method in app.state.explanation.saliency:
+        assert f"{method}|start" in page and f"{method}|end" in page  # the menu can switch to every method
+    app.state.trust.faithfulness.compute()
+    report = report_html(app.state)
+    assert "Faithfulness" in report and "Top answers" in report
+    downloaded = app.controls._standalone_view().getvalue().decode("utf-8")
+    assert downloaded.startswith("<!DOCTYPE html>")
+
+
+def test_plots_save_as_svg_when_asked(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = QALensApp(models=[tiny_bert_dir], background=False)
+        render(app)
+        app.state.update(question=QUESTION, context=CONTEXT)
+        app.state.run()
+        render(app)
+        figures = [h["figure"] for view in (app.attention, app.saliency) for h in view.decorations()]
+        assert figures and all(f.output_backend == "canvas" for f in figures)
+        app.state.update(plot_format="svg")
+        assert all(f.output_backend == "svg" for f in figures)
 
     in_loop(body)

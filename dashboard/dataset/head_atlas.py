@@ -81,7 +81,7 @@ class HeadAtlas(pn.viewable.Viewer):
             pn.pane.Markdown("#### Head atlas", margin=(0, 10)),
             pn.Row(
                 pn.widgets.Select.from_param(dataset.param.statistic, name="Statistic", width=240),
-                pn.widgets.RadioButtonGroup.from_param(dataset.param.group, button_type="default"),
+                pn.widgets.RadioButtonGroup.from_param(dataset.param.group, color="default"),
             ),
             self.caption,
             self.pane,

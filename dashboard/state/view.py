@@ -45,6 +45,11 @@ class ViewChoices(param.Parameterized):
     target = param.Selector(
         default="start", objects=choices(core.TARGETS), doc="Which logit saliency explains: the answer's start or end."
     )
+    plot_format = param.Selector(
+        default="png",
+        objects=choices(["png", "svg"]),
+        doc="What a plot's save tool writes: PNG (canvas) or SVG (the plots redraw as SVG, slower for big maps).",
+    )
     scale_without_special = param.Boolean(
         default=True,
         doc="Scale saliency colours and bars by question and context tokens only: [CLS]/[SEP] often carry the largest "

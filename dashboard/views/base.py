@@ -81,6 +81,7 @@ class PlotView(pn.viewable.Viewer):
         self.fan_out.subscribe(self.rebuild_on, self._rebuild)
         if self.decorations_on:
             self.fan_out.subscribe(self.decorations_on, self._redecorate)
+        self.fan_out.subscribe(("view.plot_format",), self._set_backend)
         self._rebuild()
 
     # ------------------------------------------------------------------ data (HoloViews)
@@ -120,11 +121,20 @@ class PlotView(pn.viewable.Viewer):
         if key in self._decorated:
             return
         # HoloViews asks for WebGL by default; there (SwiftShader in headless Chromium at least) the
-        # selection bands were drawn cut short. These plots are small enough for the 2D canvas.
-        plot.state.output_backend = "canvas"
+        # selection bands were drawn cut short. These plots are small enough for the 2D canvas; SVG when the
+        # user wants the save tool to write SVG.
+        plot.state.output_backend = self._backend()
         handles = {"figure": plot.state, **(self.decorate(plot) or {})}
         self._decorated[key] = handles
         self._apply(handles, set(self.decorations_on))
+
+    def _backend(self) -> str:
+        return "svg" if self.state.view.plot_format == "svg" else "canvas"
+
+    def _set_backend(self, _changed: set[str]) -> None:
+        """Redraw every figure with the backend the save tool should export from (canvas: PNG, svg: SVG)."""
+        for handles in self._decorated.values():
+            handles["figure"].output_backend = self._backend()
 
     def decorate(self, plot: Any) -> dict[str, Any]:
         """Add annotations to a freshly rendered figure; return what ``update_decorations`` needs."""
