@@ -223,7 +223,7 @@ def test_one_decisive_token_ranks_the_true_order_above_random(decisive_dir: str)
     assert not any(worst.beats_random[m] for m in ("deletion_aopc", "insertion_aopc", "comprehensiveness"))
     assert worst.deletion_aopc < random.deletion_aopc
     # Every saliency method finds the decisive token and so beats random on every metric.
-    for method in core.METHODS:
+    for method in core.DEFAULT_METHODS:
         assert report.explainers[method].order[0] == decisive, method
         assert report.explainers[method].beats_random == dict.fromkeys(METRICS, True), method
     ranking = report.ranking()
@@ -270,7 +270,7 @@ def test_bad_arguments_are_refused(bert_explained: core.Explanation) -> None:
     with pytest.raises(ValueError, match="Fractions"):
         core.trust.faithfulness(explained, fractions=[0.5, 1.5])
     with pytest.raises(ValueError, match="Unknown explainer"):
-        core.trust.faithfulness(explained, explainers=["lime"])
+        core.trust.faithfulness(explained, explainers=["deeplift"])
     with pytest.raises(ValueError, match="permutation"):
         core.trust.faithfulness(explained, explainers=["gradient"], orders={"bad": [0, 1]})
     partial = explained.replace(saliency={"gradient": explained.saliency["gradient"]})

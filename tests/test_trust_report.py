@@ -65,7 +65,7 @@ def test_cli_report_with_two_models_has_the_documented_keys(
         assert settings["random_orders"] == 2 and settings["forward_passes"] > 0
         steps = model["sanity_details"]["steps"]
         assert steps == ["qa_outputs", "layer 1", "layer 0", "embeddings"]
-        assert set(model["sanity"]) == set(core.METHODS)
+        assert set(model["sanity"]) == set(core.DEFAULT_METHODS)
         assert all(len(values) == len(steps) for values in model["sanity"].values())
         layers = model["layers"]
         assert [layer["layer"] for layer in layers] == [0, 1, 2]
@@ -114,7 +114,7 @@ def test_cli_report_refuses_bad_input(tmp_path: Path, tiny_bert_dir: str, capsys
             "--out",
             str(out),
             "--explainers",
-            "lime",
+            "deeplift",
         ]
     )
     assert code == 2 and "Unknown explainer" in capsys.readouterr().err
