@@ -106,5 +106,7 @@ def test_bad_arguments_are_refused(tiny_bert_dir: str) -> None:
     explanation = core.explain(QUESTION, CONTEXT, tiny_bert_dir, methods=("gradient",))
     with pytest.raises(ValueError, match="Unknown"):
         core.sanity_check(explanation, methods=("deeplift",))
+    with pytest.raises(ValueError, match="cannot recompute"):
+        core.sanity_check(explanation, methods=("lime",))
     with pytest.raises(ValueError, match="mode"):
         core.sanity_check(explanation, mode="sideways")  # type: ignore[arg-type]

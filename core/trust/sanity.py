@@ -53,7 +53,7 @@ from core.progress import ProgressCallback, report_progress
 from core.saliency import gradient_saliency, integrated_gradients_both
 from core.trust.importance import Combine, combine_targets
 from core.trust.stats import json_float, spearman
-from core.types import DEFAULT_METHODS, TARGETS, Method, Target
+from core.types import DEFAULT_METHODS, METHODS, TARGETS, Method, Target
 
 SANITY_METHODS: tuple[Method, ...] = DEFAULT_METHODS
 """Methods the randomisation check recomputes on the randomised copies (the default ones)."""
@@ -178,9 +178,12 @@ def sanity_check(
     """
     began = time.perf_counter()
     chosen = list(dict.fromkeys(methods))
-    unknown = [m for m in chosen if m not in SANITY_METHODS]
+    unknown = [m for m in chosen if m not in METHODS]
     if unknown:
-        raise ValueError(f"The sanity check cannot recompute {unknown}; choose from {list(SANITY_METHODS)}.")
+        raise ValueError(f"Unknown saliency method(s) {unknown}; choose from {list(SANITY_METHODS)}.")
+    unsupported = [m for m in chosen if m not in SANITY_METHODS]
+    if unsupported:
+        raise ValueError(f"The sanity check cannot recompute {unsupported}; choose from {list(SANITY_METHODS)}.")
     if not chosen:
         raise ValueError("Choose at least one saliency method to check.")
     if mode not in ("cascading", "independent"):
