@@ -4,7 +4,7 @@ Why the word embeddings: they are the model's real input. Position and token-typ
 added inside the model after them, so a baseline that swaps words for ``[PAD]`` keeps the
 sequence's shape and positions (as in captum's BERT SQuAD tutorial).
 
-Each method gives one value per token and per target (answer start, answer end):
+Each method gives one value per token and per target (answer start, answer end, and ``core.targets``' others):
 
 - ``gradient`` (Simonyan et al., 2014, captum ``Saliency``): the L2 norm of d logit / d embedding.
 - ``gradient_x_input`` (Shrikumar et al., 2016, captum ``InputXGradient``): the sum over the
@@ -33,10 +33,11 @@ words replaced by ``[PAD]``), ``mask`` (by the mask token, ``[PAD]`` when the to
 (their word embeddings set to zero) and ``average``: the mean of the maps over the *distinct* baselines
 among pad, mask and zero (Sturmfels et al., 2020, "Visualizing the impact of feature attribution
 baselines", Distill), each integrated to its own tolerance, so it costs one integral per distinct
-baseline (three at most; models whose ``[PAD]`` embedding is the zero vector, as BERT's padding row often
-is, have two). Its completeness is ``sum(map) = F(input) - mean_b F(b)``. Special tokens always keep
-their embeddings. An input whose every question and context embedding equals the baseline's would get
-an all-zero map without a word (captum#873), so ``integrated_gradients`` raises ``ValueError`` instead.
+baseline (three at most; a model whose ``[PAD]`` embedding is the zero vector, like this project's tiny
+test models with their zero-initialised padding row, has two). Its completeness is
+``sum(map) = F(input) - mean_b F(b)``. Special tokens always keep their embeddings. An input whose every
+question and context embedding equals the baseline's would get an all-zero map without a word
+(captum#873), so ``integrated_gradients`` raises ``ValueError`` instead.
 
 **How integrated gradients is integrated, and why not with captum's ``IntegratedGradients``.** On
 trained weights the integrand along the straight path is rough (mid-path it is several times the
@@ -44,8 +45,9 @@ size of the final map), so a fixed rule either wastes steps or misses the 1% mar
 refines instead, without throwing work away: nodes ``j / n`` on the path, ``n`` = 5, 10, 20, 40, 80
 intervals (6, 11, 21, 41, 81 nodes), each level adding only the midpoints of the previous one; the
 trapezoid rule with Gregory end corrections (exact for cubics); the two ends are nodes, so
-``F(input)`` and ``F(baseline)`` come with the gradients. One forward pass per node serves both
-targets (the start and the end logit's gradients from one batched backward). A level's error is
+``F(input)`` and ``F(baseline)`` come with the gradients. One forward pass per node serves every
+target (all targets' gradients from one batched backward), and a ``contrast`` or ``null`` target, a
+difference of logits, is integrated like any other scalar. A level's error is
 estimated on the map itself: ``c_k``, the relative L2 change from the previous level, and from the
 third level ``2 c_k^2 / c_(k-1)``; a target has converged when that estimate is within the tolerance
 (1%) AND its completeness delta is within 1% of ``|F(input) - F(baseline)|`` (or the float32 floor

@@ -103,8 +103,8 @@ def contrast_span(answer: Span, top_k: Sequence[Span], rank: int) -> Span:
         raise ValueError(f"contrast_rank must be at least 2 (1 is the answer itself), not {rank}.")
     if rank > len(top_k):
         raise ValueError(
-            f"contrast_rank {rank} asks for span #{rank}, but only {len(top_k)} spans were kept; raise top_k to "
-            f"at least {rank}."
+            f"contrast_rank {rank} asks for span #{rank}, but only {len(top_k)} spans were kept: raise top_k to "
+            f"at least {rank}, or choose a lower rank if the context has no more candidate spans."
         )
     span = top_k[rank - 1]
     if span.window != answer.window:
