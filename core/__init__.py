@@ -4,7 +4,8 @@ Computation only (torch, transformers, captum, numpy); no UI imports here (a tes
 
 The pipeline lives in this package's top-level modules, in the order data flows through it:
 ``models`` (loading) -> ``encoding`` (windows) -> ``inputs`` (tensors) -> ``answering`` (spans) ->
-``attention`` (aggregations, head statistics) -> ``saliency`` (captum) -> ``explanation`` (the
+``attention`` (aggregations, head statistics) -> ``targets`` (what a map explains) -> ``saliency``
+(captum gradients) and ``perturbation`` (captum occlusion, LIME, Kernel SHAP) -> ``explanation`` (the
 result) -> ``explain`` (the one call, cached). The evaluation wing is ``core.trust``.
 """
 
@@ -37,14 +38,34 @@ from core.trust import (
     sanity_check,
     token_importance,
 )
-from core.types import DEFAULT_MODEL, METHODS, TARGETS
+from core.types import (
+    CONTRAST_TARGET,
+    DEFAULT_METHODS,
+    DEFAULT_MODEL,
+    EXPLAINABLE_TARGETS,
+    GRADIENT_METHODS,
+    IG_BASELINES,
+    METHODS,
+    NULL_TARGET,
+    PERTURBATION_METHODS,
+    PROBABILITY_TARGET,
+    TARGETS,
+)
 
 __all__ = [
     "ATTENTION_VARIANTS",
+    "CONTRAST_TARGET",
+    "DEFAULT_METHODS",
     "DEFAULT_MODEL",
+    "EXPLAINABLE_TARGETS",
     "EXPLAINERS",
+    "GRADIENT_METHODS",
+    "IG_BASELINES",
     "MAX_WINDOWS",
     "METHODS",
+    "NULL_TARGET",
+    "PERTURBATION_METHODS",
+    "PROBABILITY_TARGET",
     "TARGETS",
     "Comparison",
     "ContextWord",

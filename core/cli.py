@@ -21,10 +21,10 @@ from core.explanation import Explanation
 from core.models import ModelLoadError
 from core.saliency import IG_MAX_STEPS, IG_START_STEPS
 from core.trust.faithfulness import PRECISIONS, RANDOM_ORDERS
-from core.trust.importance import EXPLAINERS
+from core.trust.importance import DEFAULT_EXPLAINERS, EXPLAINERS
 from core.trust.report import Report, build_report
 from core.trust.sanity import SANITY_IG_STEPS
-from core.types import DEFAULT_MODEL, METHODS
+from core.types import DEFAULT_METHODS, DEFAULT_MODEL, EXPLAINABLE_TARGETS, IG_BASELINES, METHODS, TARGETS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain_parser.add_argument("--out", required=True, help="where to write the Explanation (.json or .npz)")
     explain_parser.add_argument(
-        "--methods", default=",".join(METHODS), help=f"comma-separated subset of {', '.join(METHODS)}"
+        "--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated subset of {', '.join(METHODS)}"
+    )
+    explain_parser.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"comma-separated subset of {', '.join(EXPLAINABLE_TARGETS)} (start and end always)",
+    )
+    explain_parser.add_argument(
+        "--ig-baseline", default="pad", choices=IG_BASELINES, help="integrated gradients' baseline"
     )
     explain_parser.add_argument("--top-k", type=int, default=5)
     explain_parser.add_argument(
@@ -66,7 +74,9 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
     report_parser.add_argument("--example", help="id of a question in data/examples.json")
     report_parser.add_argument("--out", required=True, help="where to write the report (.json)")
     report_parser.add_argument(
-        "--explainers", default=",".join(EXPLAINERS), help=f"comma-separated subset of {', '.join(EXPLAINERS)}"
+        "--explainers",
+        default=",".join(DEFAULT_EXPLAINERS),
+        help=f"comma-separated subset of {', '.join(EXPLAINERS)}",
     )
     report_parser.add_argument("--no-sanity", action="store_true", help="skip the randomisation sanity check")
     report_parser.add_argument("--random-orders", type=int, default=RANDOM_ORDERS, help="random permutations averaged")
@@ -116,11 +126,14 @@ def _explain(args: argparse.Namespace) -> int:
     question, context = _question_and_context(args)
     out = _writable_out(args.out, "answer.json")
     methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    targets = [name.strip() for name in args.targets.split(",") if name.strip()]
     explanation = explain(
         question,
         context,
         model=args.model,
         methods=methods,
+        targets=targets,
+        ig_baseline=args.ig_baseline,
         top_k=args.top_k,
         ig_steps=min(IG_START_STEPS, args.ig_max_steps),
         ig_max_steps=args.ig_max_steps,
@@ -133,7 +146,7 @@ def _explain(args: argparse.Namespace) -> int:
     if explanation.convergence_delta:
         deltas = ", ".join(f"{target} {delta:+.2e}" for target, delta in explanation.convergence_delta.items())
         points = explanation.ig_steps.get("evaluations")
-        print(f"integrated gradients: {points} path points (each a forward pass for both targets)")
+        print(f"integrated gradients: {points} path points (each a forward pass for every target)")
         for target, done in explanation.ig_converged.items():
             if not done:
                 error = explanation.ig_error.get(target)

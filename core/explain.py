@@ -1,8 +1,13 @@
 """``explain``: question + context -> one ``Explanation``, computed once and cached.
 
 The flow is encode -> one batched forward over all windows (answer) -> one forward of the answer's
-window with attentions and hidden states -> captum saliency. ``add_saliency`` fills in methods
-later (the dashboard shows the answer first and integrated gradients after).
+window with attentions and hidden states -> captum saliency. ``add_saliency`` fills in methods and
+targets later (the dashboard shows the answer first and integrated gradients after).
+
+Every method's knobs are ``explain`` keywords and land in ``Explanation.settings`` (so they are part of
+the cache key, and ``add_saliency`` later computes with the same ones); what each computed method
+actually used (its captum class, samples, seed, noise, baseline, forward passes) is in
+``Explanation.method_settings[method]``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core import perturbation
 from core import saliency as saliency_module
 from core.answering import DEFAULT_MAX_ANSWER_TOKENS, DEFAULT_TOP_K, best_spans, softmax
 from core.cache import ExplanationCache
@@ -23,9 +29,33 @@ from core.inputs import batch_inputs
 from core.models import LoadedModel, load_model
 from core.progress import ProgressCallback, report_progress
 from core.saliency import IntegratedGradientsResult
-from core.types import DEFAULT_MODEL, METHODS, Method, Target
+from core.targets import TargetOutput, contrast_span, target_outputs
+from core.types import (
+    CONTRAST_TARGET,
+    DEFAULT_METHODS,
+    DEFAULT_MODEL,
+    EXPLAINABLE_TARGETS,
+    IG_BASELINES,
+    METHODS,
+    PROBABILITY_TARGET,
+    TARGETS,
+    Baseline,
+    Method,
+    Target,
+)
 
 WINDOW_BATCH = 8
+DEFAULT_CONTRAST_RANK = 2
+"""The ``contrast`` target compares the answer with span number 2 of ``top_k``: the runner-up."""
+
+GRADIENT_SETTINGS: dict[str, dict[str, str]] = {
+    "gradient": {"captum": "Saliency", "value": "L2 norm over the embedding dimension of d target / d word embedding"},
+    "gradient_x_input": {
+        "captum": "Saliency, times the input (equal to InputXGradient)",
+        "value": "sum over the embedding dimension of gradient * word embedding",
+    },
+}
+"""What ``method_settings`` records for the two plain gradient methods (they have no knobs)."""
 
 CACHE = ExplanationCache()
 """Explanations by (model, device, question, context, settings), bounded in bytes (``core.cache``)."""
@@ -35,8 +65,9 @@ def explain(
     question: str,
     context: str,
     model: str | LoadedModel = DEFAULT_MODEL,
-    methods: Iterable[Method] = METHODS,
+    methods: Iterable[Method] = DEFAULT_METHODS,
     *,
+    targets: Iterable[Target] = TARGETS,
     top_k: int = DEFAULT_TOP_K,
     max_answer_tokens: int = DEFAULT_MAX_ANSWER_TOKENS,
     max_length: int = DEFAULT_MAX_LENGTH,
@@ -45,20 +76,35 @@ def explain(
     ig_steps: int = saliency_module.IG_START_STEPS,
     ig_max_steps: int = saliency_module.IG_MAX_STEPS,
     ig_tolerance: float = saliency_module.IG_TOLERANCE,
+    ig_baseline: Baseline = "pad",
+    contrast_rank: int = DEFAULT_CONTRAST_RANK,
+    smoothgrad_samples: int = saliency_module.SMOOTHGRAD_SAMPLES,
+    smoothgrad_noise: float = saliency_module.SMOOTHGRAD_NOISE,
+    lime_samples: int = perturbation.LIME_SAMPLES,
+    kernel_shap_samples: int = perturbation.KERNEL_SHAP_SAMPLES,
+    seed: int = 0,
     device: str | None = None,
     progress: ProgressCallback | None = None,
     use_cache: bool = True,
 ) -> Explanation:
     """Answer ``question`` from ``context`` with ``model`` and explain the answer.
 
-    ``methods`` is any subset of ``gradient``, ``gradient_x_input``, ``integrated_gradients``.
-    Raises ``TypeError`` for a question or context that is not text, ``ValueError`` for unusable input
-    and ``core.ModelLoadError`` for a model that cannot be loaded.
+    ``methods`` is any subset of ``core.METHODS`` (default: gradient, gradient_x_input, integrated_gradients;
+    smoothgrad, occlusion, lime and kernel_shap are opt-in). ``targets``: start and end always, plus
+    ``contrast`` (the answer against span number ``contrast_rank`` of ``top_k``, 2 = the runner-up) and
+    ``null`` (SQuAD 2.0's no-answer margin), see ``core.targets``. ``ig_baseline`` is one of pad, mask,
+    zero, average (``core.saliency``); ``seed`` drives SmoothGrad's noise and LIME's and Kernel SHAP's samples.
+    Raises ``TypeError`` for a question or context that is not text, ``ValueError`` for unusable input or
+    settings and ``core.ModelLoadError`` for a model that cannot be loaded.
     """
     validate_text(question, context)  # before the cache key, which would fail on non-text with an AttributeError
     chosen = _check_methods(methods)
+    wanted = _check_targets(targets)
     if top_k < 1:
         raise ValueError("top_k must be at least 1.")
+    _check_settings(ig_baseline, contrast_rank, smoothgrad_samples, smoothgrad_noise, lime_samples, kernel_shap_samples)
+    if CONTRAST_TARGET in wanted and contrast_rank > top_k:
+        raise ValueError(f"contrast_rank {contrast_rank} needs top_k of at least {contrast_rank} (it is {top_k}).")
     started = time.perf_counter()
     loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
     timings = {"load": time.perf_counter() - started}
@@ -72,17 +118,26 @@ def explain(
         "ig_max_steps": ig_max_steps,
         "ig_tolerance": ig_tolerance,
         "ig_method": saliency_module.IG_METHOD,
+        "ig_baseline": ig_baseline,
+        "contrast_rank": contrast_rank,
+        "smoothgrad_samples": smoothgrad_samples,
+        "smoothgrad_noise": smoothgrad_noise,
+        "lime_samples": lime_samples,
+        "kernel_shap_samples": kernel_shap_samples,
+        "seed": seed,
     }
     key = _cache_key(loaded, question, context, settings)
     if use_cache:
         cached = CACHE.get(key)
-        if cached is not None and set(chosen) <= set(cached.saliency):
+        if cached is not None and not missing_saliency(cached, chosen, wanted):
             return cached
         if cached is not None:
-            return add_saliency(cached, chosen, model=loaded, progress=progress)
+            return add_saliency(cached, chosen, targets=wanted, model=loaded, progress=progress)
     explanation = _answer_and_attention(loaded, question, context, settings, timings, progress)
     if chosen:
-        explanation = add_saliency(explanation, chosen, model=loaded, progress=progress, use_cache=False)
+        explanation = add_saliency(
+            explanation, chosen, targets=wanted, model=loaded, progress=progress, use_cache=False
+        )
     timings = dict(explanation.timings)
     timings["total"] = time.perf_counter() - started
     explanation = explanation.replace(timings=timings)
@@ -95,71 +150,175 @@ def add_saliency(
     explanation: Explanation,
     methods: Iterable[Method],
     *,
+    targets: Iterable[Target] = TARGETS,
     model: str | LoadedModel | None = None,
     progress: ProgressCallback | None = None,
     use_cache: bool = True,
     on_refinement: Callable[[Explanation], None] | None = None,
 ) -> Explanation:
-    """A copy of ``explanation`` with the missing saliency ``methods`` computed.
+    """A copy of ``explanation`` with the missing (method, target) maps computed, with the explanation's settings.
 
-    ``on_refinement`` (integrated gradients only) gets a copy after every refinement level, before the
-    final one: a page can show the map early and let it sharpen (``ig_converged`` says when it is final).
+    ``targets`` as in ``explain`` (start and end are always included). ``on_refinement`` (integrated gradients
+    only) gets a copy after every refinement level, before the final one: a page can show the map early and
+    let it sharpen (``ig_converged`` says when it is final).
     """
-    chosen = [method for method in _check_methods(methods) if method not in explanation.saliency]
-    if not chosen:
+    missing = missing_saliency(explanation, _check_methods(methods), _check_targets(targets))
+    if not missing:
         return explanation
+    settings = explanation.settings
+    wanted_targets = list(dict.fromkeys(t for per_method in missing.values() for t in per_method))
+    rank = int(settings.get("contrast_rank", DEFAULT_CONTRAST_RANK))
+    contrast = contrast_span(explanation.answer, explanation.top_k, rank) if CONTRAST_TARGET in wanted_targets else None
     loaded = model if isinstance(model, LoadedModel) else load_model(model or explanation.model)
     window = answer_window(loaded, explanation)
-    start, end = explanation.answer.start_token, explanation.answer.end_token
+    answer = explanation.answer
+    logit_targets = [t for t in wanted_targets if t != PROBABILITY_TARGET]
+    outputs = target_outputs(window.length, window.roles, answer, logit_targets, contrast)
+    seed = int(settings.get("seed", 0))
+
+    def only(method: Method) -> dict[Target, TargetOutput]:
+        return {t: outputs[t] for t in missing[method] if t != PROBABILITY_TARGET}
+
     saliency = {method: dict(values) for method, values in explanation.saliency.items()}
+    method_settings = {method: dict(values) for method, values in explanation.method_settings.items()}
     timings = dict(explanation.timings)
-    settings = explanation.settings
-    gradient_methods = [m for m in chosen if m in ("gradient", "gradient_x_input")]
+    gradient_methods = [m for m in missing if m in ("gradient", "gradient_x_input")]
     if gradient_methods:
         report_progress(progress, "gradient", 0.0)
         began = time.perf_counter()
+        needed = {t: outputs[t] for t in outputs if any(t in missing[m] for m in gradient_methods)}
         with loaded.lock:
-            both = saliency_module.gradient_saliency(loaded, window, start, end)
-        for method in gradient_methods:
-            saliency[method] = both[method]
-        timings["saliency.gradient"] = time.perf_counter() - began
-    updated = explanation.replace(saliency=saliency, timings=timings)
-    if "integrated_gradients" in chosen:
-        began = time.perf_counter()
-        base = updated
-
-        def with_integrated_gradients(results: dict[Target, IntegratedGradientsResult]) -> Explanation:
-            return base.replace(
-                saliency={**base.saliency, "integrated_gradients": {t: r.scores for t, r in results.items()}},
-                convergence_delta={t: r.convergence_delta for t, r in results.items()},
-                ig_steps={**{t: r.n_steps for t, r in results.items()}, "evaluations": results["start"].evaluations},
-                ig_converged={t: r.converged for t, r in results.items()},
-                ig_error={t: r.estimated_error if np.isfinite(r.estimated_error) else None for t, r in results.items()},
-                baseline=saliency_module.BASELINE_DESCRIPTION,
-                timings={**base.timings, "saliency.integrated_gradients": time.perf_counter() - began},
+            both = saliency_module.gradient_saliency(
+                loaded, window, answer.start_token, answer.end_token, outputs=needed
             )
-
-        def level_done(results: dict[Target, IntegratedGradientsResult]) -> None:
-            if on_refinement is not None and not all(r.converged for r in results.values()):
-                on_refinement(with_integrated_gradients(results))
-
+        for method in gradient_methods:
+            saliency.setdefault(method, {}).update({t: both[method][t] for t in missing[method]})
+            method_settings[method] = dict(GRADIENT_SETTINGS[method])
+        timings["saliency.gradient"] = time.perf_counter() - began
+    if "smoothgrad" in missing:
+        report_progress(progress, "smoothgrad", 0.0)
+        began = time.perf_counter()
         with loaded.lock:
-            results = saliency_module.integrated_gradients_both(
+            maps, used = saliency_module.smoothgrad(
                 loaded,
                 window,
-                start,
-                end,
-                n_steps=int(settings.get("ig_steps", saliency_module.IG_START_STEPS)),
-                max_steps=int(settings.get("ig_max_steps", saliency_module.IG_MAX_STEPS)),
-                tolerance=float(settings.get("ig_tolerance", saliency_module.IG_TOLERANCE)),
-                progress=progress,
-                on_level=level_done,
+                only("smoothgrad"),
+                n_samples=int(settings.get("smoothgrad_samples", saliency_module.SMOOTHGRAD_SAMPLES)),
+                noise=float(settings.get("smoothgrad_noise", saliency_module.SMOOTHGRAD_NOISE)),
+                seed=seed,
             )
-        updated = with_integrated_gradients(results)
+        saliency.setdefault("smoothgrad", {}).update(maps)
+        method_settings["smoothgrad"] = used
+        timings["saliency.smoothgrad"] = time.perf_counter() - began
+    for method in [m for m in missing if m in ("occlusion", "lime", "kernel_shap")]:
+        report_progress(progress, method, 0.0)
+        began = time.perf_counter()
+        with loaded.lock:
+            if method == "occlusion":
+                maps, used = perturbation.occlusion(
+                    loaded, window, only(method), (answer.start_token, answer.end_token)
+                )
+            else:
+                samples_key = f"{method}_samples"
+                default = perturbation.LIME_SAMPLES if method == "lime" else perturbation.KERNEL_SHAP_SAMPLES
+                compute = perturbation.lime if method == "lime" else perturbation.kernel_shap
+                maps, used = compute(
+                    loaded, window, only(method), n_samples=int(settings.get(samples_key, default)), seed=seed
+                )
+        saliency.setdefault(method, {}).update(maps)
+        method_settings[method] = used
+        timings[f"saliency.{method}"] = time.perf_counter() - began
+    updated = explanation.replace(saliency=saliency, method_settings=method_settings, timings=timings)
+    if "integrated_gradients" in missing:
+        updated = _add_integrated_gradients(
+            updated, loaded, window, only("integrated_gradients"), progress, on_refinement
+        )
     report_progress(progress, "done", 1.0)
     if use_cache:
         CACHE.put(_cache_key(loaded, explanation.question, explanation.context, explanation.settings), updated)
     return updated
+
+
+def missing_saliency(
+    explanation: Explanation, methods: Iterable[Method], targets: Iterable[Target] = TARGETS
+) -> dict[Method, list[Target]]:
+    """Per method, the targets (start and end always) the explanation has no map for yet; empty when complete."""
+    wanted = _check_targets(targets)
+    missing: dict[Method, list[Target]] = {}
+    for method in methods:
+        needed = [*wanted, PROBABILITY_TARGET] if method == "occlusion" else wanted
+        have = explanation.saliency.get(method, {})
+        lacking = [target for target in needed if target not in have]
+        if lacking:
+            missing[method] = lacking
+    return missing
+
+
+def _add_integrated_gradients(
+    base: Explanation,
+    loaded: LoadedModel,
+    window: Window,
+    outputs: dict[Target, TargetOutput],
+    progress: ProgressCallback | None,
+    on_refinement: Callable[[Explanation], None] | None,
+) -> Explanation:
+    """``base`` with integrated gradients of ``outputs`` merged in (earlier targets' results are kept)."""
+    settings = base.settings
+    baseline = str(settings.get("ig_baseline", "pad"))
+    began = time.perf_counter()
+    spent = int(base.ig_steps.get("evaluations", 0))
+
+    def with_integrated_gradients(results: dict[Target, IntegratedGradientsResult]) -> Explanation:
+        first = next(iter(results.values()))
+        used = {
+            "rule": saliency_module.IG_METHOD,
+            "baseline": baseline,
+            "baselines": list(first.components) or [baseline],
+            "tolerance": float(settings.get("ig_tolerance", saliency_module.IG_TOLERANCE)),
+        }
+        if first.components:
+            used["components"] = {target: result.components for target, result in results.items()}
+        return base.replace(
+            saliency={
+                **base.saliency,
+                "integrated_gradients": {
+                    **base.saliency.get("integrated_gradients", {}),
+                    **{t: r.scores for t, r in results.items()},
+                },
+            },
+            convergence_delta={**base.convergence_delta, **{t: r.convergence_delta for t, r in results.items()}},
+            ig_steps={
+                **base.ig_steps,
+                **{t: r.n_steps for t, r in results.items()},
+                "evaluations": spent + first.evaluations,
+            },
+            ig_converged={**base.ig_converged, **{t: r.converged for t, r in results.items()}},
+            ig_error={
+                **base.ig_error,
+                **{t: r.estimated_error if np.isfinite(r.estimated_error) else None for t, r in results.items()},
+            },
+            baseline=saliency_module.BASELINE_DESCRIPTIONS[baseline],
+            method_settings={**base.method_settings, "integrated_gradients": used},
+            timings={**base.timings, "saliency.integrated_gradients": time.perf_counter() - began},
+        )
+
+    def level_done(results: dict[Target, IntegratedGradientsResult]) -> None:
+        if on_refinement is not None and not all(r.converged for r in results.values()):
+            on_refinement(with_integrated_gradients(results))
+
+    with loaded.lock:
+        results = saliency_module.integrated_gradients(
+            loaded,
+            window,
+            outputs,
+            baseline=baseline,  # type: ignore[arg-type]
+            n_steps=int(settings.get("ig_steps", saliency_module.IG_START_STEPS)),
+            max_steps=int(settings.get("ig_max_steps", saliency_module.IG_MAX_STEPS)),
+            tolerance=float(settings.get("ig_tolerance", saliency_module.IG_TOLERANCE)),
+            progress=progress,
+            on_level=level_done,
+        )
+    return with_integrated_gradients(results)
 
 
 def clear_cache() -> None:
@@ -297,8 +456,47 @@ def _check_methods(methods: Iterable[Method]) -> list[Method]:
     return chosen
 
 
+def _check_targets(targets: Iterable[Target]) -> list[Target]:
+    """Start and end first (always computed), then the extra targets asked for, each once."""
+    if isinstance(targets, str):
+        raise TypeError(f"targets must be a collection of target names, e.g. ({targets!r},), not a string.")
+    chosen = list(dict.fromkeys([*TARGETS, *targets]))
+    unknown = [target for target in chosen if target not in EXPLAINABLE_TARGETS]
+    if unknown:
+        raise ValueError(
+            f"Unknown target(s) {unknown}; choose from {list(EXPLAINABLE_TARGETS)} (occlusion's 'probability' "
+            "comes with occlusion)."
+        )
+    return chosen
+
+
+def _check_settings(
+    ig_baseline: str,
+    contrast_rank: int,
+    smoothgrad_samples: int,
+    smoothgrad_noise: float,
+    lime_samples: int,
+    kernel_shap_samples: int,
+) -> None:
+    if ig_baseline not in IG_BASELINES:
+        raise ValueError(f"Unknown integrated-gradients baseline {ig_baseline!r}; choose from {list(IG_BASELINES)}.")
+    if contrast_rank < 2:
+        raise ValueError(f"contrast_rank must be at least 2 (1 is the answer itself), not {contrast_rank}.")
+    for name, count in (
+        ("smoothgrad_samples", smoothgrad_samples),
+        ("lime_samples", lime_samples),
+        ("kernel_shap_samples", kernel_shap_samples),
+    ):
+        if count < 1:
+            raise ValueError(f"{name} must be at least 1, not {count}.")
+    if not smoothgrad_noise >= 0:
+        raise ValueError(
+            f"smoothgrad_noise must be 0 or more (a share of the embeddings' std), not {smoothgrad_noise}."
+        )
+
+
 def _cache_key(loaded: LoadedModel, question: str, context: str, settings: dict[str, Any]) -> tuple[Any, ...]:
     return (loaded.name, str(loaded.device), question.strip(), context, tuple(sorted(settings.items())))
 
 
-__all__ = ["add_saliency", "answer_window", "clear_cache", "explain", "run_windows"]
+__all__ = ["add_saliency", "answer_window", "clear_cache", "explain", "missing_saliency", "run_windows"]

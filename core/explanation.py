@@ -3,7 +3,8 @@
 Everything a view or a report needs is here, computed once: the answer, the window's tokens,
 probabilities, all attention maps, per-layer answer logits and saliency. Arrays are read-only.
 Files are JSON (``.json``) or compressed NumPy (``.npz``); arrays are stored bit-exactly in both,
-so ``Explanation.load(path)`` gives back an equal object.
+so ``Explanation.load(path)`` gives back an equal object. Version 2 added ``method_settings``; version 1
+files load with it empty.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from core.files import write_atomically
 from core.types import AttentionArray, LayerHeadsArray, LayerTokenScores, Method, Role, Target, TokenScores
 
 FORMAT_NAME = "qa-explain/explanation"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +64,8 @@ class Explanation:
     """The QA head applied to every layer's hidden states, ``[layers + 1, tokens]`` (row 0: embeddings)."""
     layer_end_logits: LayerTokenScores
     saliency: dict[Method, dict[Target, TokenScores]] = field(default_factory=dict)
+    """``[tokens]`` per method and target. Every computed method has ``start`` and ``end``; ``contrast`` and ``null``
+    when asked for (``core.targets``); occlusion also ``probability``, the drop in the answer's ``p_start * p_end``."""
     convergence_delta: dict[Target, float] = field(default_factory=dict)
     """Integrated gradients' completeness error per target: ``sum(map) - (F(input) - F(baseline))``."""
     ig_steps: dict[str, int] = field(default_factory=dict)
@@ -71,10 +75,16 @@ class Explanation:
     ig_error: dict[Target, float | None] = field(default_factory=dict)
     """Per target, integrated gradients' estimated relative L2 map error (``None``: not estimable, one level only)."""
     baseline: str = ""
+    """Integrated gradients' baseline in words; its name is ``method_settings["integrated_gradients"]["baseline"]``."""
     window_index: int = 0
     num_windows: int = 1
     settings: dict[str, Any] = field(default_factory=dict)
+    """What ``explain`` was asked for: windows, spans, and every method's knobs (``ig_baseline``, ``contrast_rank``,
+    ``smoothgrad_samples``, ``smoothgrad_noise``, ``lime_samples``, ``kernel_shap_samples``, ``seed``...)."""
     timings: dict[str, float] = field(default_factory=dict)
+    method_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per computed method, how its maps were made: the captum class, samples, seed, noise, baseline, replacement
+    token, forward passes... (JSON values; empty for files written before version 2)."""
 
     def __post_init__(self) -> None:
         for name in _ARRAY_FIELDS:
@@ -94,6 +104,32 @@ class Explanation:
     @property
     def num_tokens(self) -> int:
         return len(self.tokens)
+
+    @property
+    def null_score(self) -> float:
+        """SQuAD 2.0's no-answer score in the answer's window: ``start_logit[0] + end_logit[0]`` (``[CLS]``/``<s>``).
+
+        Per window, as explained here; BERT's SQuAD 2.0 code takes the smallest over all windows instead.
+        """
+        return float(self.start_logits[0]) + float(self.end_logits[0])
+
+    @property
+    def best_span_score(self) -> float:
+        """The answer's span score in logits: ``start_logit[answer.start_token] + end_logit[answer.end_token - 1]``."""
+        return float(self.start_logits[self.answer.start_token]) + float(self.end_logits[self.answer.end_token - 1])
+
+    def answers_null(self, threshold: float = 0.0) -> bool:
+        """Whether a SQuAD 2.0 model abstains: ``null_score - best_span_score > threshold`` (tuned on dev data)."""
+        return self.null_score - self.best_span_score > threshold
+
+    @property
+    def contrast_span(self) -> Span | None:
+        """The span the ``contrast`` target compares the answer with (``top_k[settings["contrast_rank"] - 1]``);
+        ``None`` when no saliency has a contrast map."""
+        if not any("contrast" in per_target for per_target in self.saliency.values()):
+            return None
+        rank = int(self.settings.get("contrast_rank", 2))
+        return self.top_k[rank - 1] if rank <= len(self.top_k) else None
 
     def positions(self, role: Role) -> list[int]:
         """Token positions with the given role."""
@@ -210,7 +246,7 @@ class Explanation:
         """Inverse of ``to_dict``; ``arrays`` holds the arrays an ``.npz`` file stored natively."""
         if payload.get("format") != FORMAT_NAME:
             raise ValueError(f"Not an explanation file (format is {payload.get('format')!r}).")
-        if payload.get("version") != FORMAT_VERSION:
+        if payload.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"Unsupported explanation version {payload.get('version')!r}.")
         data = dict(payload["data"])
         for name in _ARRAY_FIELDS:

@@ -30,7 +30,7 @@ def test_cli_in_process_prints_the_answer_and_writes_the_explanation(
     saved = core.Explanation.load(out)
     expected = core.explain(QUESTION, CONTEXT, tiny_bert_dir)
     assert saved.answer == expected.answer
-    assert set(saved.saliency) == set(core.METHODS)
+    assert set(saved.saliency) == set(core.DEFAULT_METHODS)
     assert f"answer: {saved.answer.text!r}" in printed.out
     assert f"chars: {saved.answer.start_char}-{saved.answer.end_char}" in printed.out
     assert "integrated gradients convergence delta" in printed.out
@@ -76,7 +76,7 @@ def test_cli_reads_the_context_from_a_file_and_takes_methods(
         (["--question", "  ", "--context", CONTEXT], "The question is empty"),
         (["--question", QUESTION, "--context", "\u200b"], "The context is empty"),
         (["--question", QUESTION], "Give --question and --context"),
-        (["--question", QUESTION, "--context", CONTEXT, "--methods", "lime"], "Unknown saliency method"),
+        (["--question", QUESTION, "--context", CONTEXT, "--methods", "deeplift"], "Unknown saliency method"),
         (["--question", QUESTION, "--context", "@/no/such/context.txt"], "context.txt"),
     ],
     ids=["blank-question", "invisible-context", "missing-context", "unknown-method", "missing-file"],

@@ -32,7 +32,7 @@ def test_explain_runs_on_every_architecture(tiny_qa_dir: str) -> None:
         assert values.shape == (n,) and np.isfinite(values).all(), name
     np.testing.assert_allclose(explanation.start_probs.sum(), 1.0, rtol=1e-5)
     np.testing.assert_allclose(explanation.end_probs.sum(), 1.0, rtol=1e-5)
-    for method in core.METHODS:
+    for method in core.DEFAULT_METHODS:
         for target in core.TARGETS:
             values = explanation.saliency[method][target]
             assert values.shape == (n,) and values.dtype == np.float32 and np.isfinite(values).all()

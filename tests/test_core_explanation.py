@@ -39,7 +39,7 @@ def test_save_and_load_round_trip_is_exact(explanation: core.Explanation, tmp_pa
     assert loaded is not explanation
     original, restored = _arrays(explanation), _arrays(loaded)
     assert original.keys() == restored.keys()
-    assert len(original) == len(_ARRAY_FIELDS) + len(core.METHODS) * len(core.TARGETS)
+    assert len(original) == len(_ARRAY_FIELDS) + len(core.DEFAULT_METHODS) * len(core.TARGETS)
     for name, values in original.items():
         again = restored[name]
         assert again.dtype == values.dtype and again.shape == values.shape, name
@@ -103,7 +103,7 @@ def test_arrays_are_read_only(explanation: core.Explanation) -> None:
 def test_json_is_plain_json_with_a_format_tag(explanation: core.Explanation, tmp_path: Path) -> None:
     path = explanation.save(tmp_path / "e.json")
     payload = json.loads(path.read_text(encoding="utf-8"))
-    assert payload["format"] == "qa-explain/explanation" and payload["version"] == 1
+    assert payload["format"] == "qa-explain/explanation" and payload["version"] == 2
     assert payload["data"]["answer"]["text"] == explanation.answer.text
     assert core.Explanation.from_json(explanation.to_json()) == explanation
 
@@ -132,7 +132,7 @@ def test_token_table_and_token_text(explanation: core.Explanation) -> None:
         assert row["text"] == explanation.token_text(row["position"])
         if row["role"] == "special":
             assert row["text"] == row["token"]
-        for method in core.METHODS:
+        for method in core.DEFAULT_METHODS:
             assert f"{method}_start" in row and f"{method}_end" in row
     assert explanation.positions("context") == [i for i, r in enumerate(explanation.roles) if r == "context"]
 

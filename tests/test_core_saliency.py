@@ -243,9 +243,9 @@ def test_add_saliency_fills_in_methods_and_matches_a_direct_explain(tiny_qa_dir:
     )
     direct = core.explain(QUESTION, CONTEXT, loaded, use_cache=False)
     assert set(first.saliency) == {"gradient"}, "add_saliency changed its input"
-    assert set(completed.saliency) == set(direct.saliency) == set(core.METHODS)
+    assert set(completed.saliency) == set(direct.saliency) == set(core.DEFAULT_METHODS)
     assert completed.answer == direct.answer
-    for method in core.METHODS:
+    for method in core.DEFAULT_METHODS:
         for target in core.TARGETS:
             np.testing.assert_allclose(
                 completed.saliency[method][target], direct.saliency[method][target], rtol=1e-4, atol=1e-7
@@ -260,7 +260,7 @@ def test_add_saliency_fills_in_methods_and_matches_a_direct_explain(tiny_qa_dir:
     fractions = [fraction for _, fraction in stages]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     # Nothing missing: the same object comes back.
-    assert core.add_saliency(completed, core.METHODS, model=loaded) is completed
+    assert core.add_saliency(completed, core.DEFAULT_METHODS, model=loaded) is completed
 
 
 def test_integrated_gradients_settings_are_checked(tiny_bert_dir: str) -> None:
@@ -362,7 +362,7 @@ def test_refinements_are_published_before_the_final_map(minilm_probe_dir: str) -
     assert final.ig_steps["evaluations"] > early[-1].ig_steps["evaluations"]
 
 
-@pytest.mark.parametrize("methods", [("gradients",), ("gradient", "lime"), ("IntegratedGradients",)])
+@pytest.mark.parametrize("methods", [("gradients",), ("gradient", "deeplift"), ("IntegratedGradients",)])
 def test_unknown_methods_are_refused(tiny_bert_dir: str, methods: tuple[str, ...]) -> None:
     with pytest.raises(ValueError, match="Unknown saliency method"):
         core.explain(QUESTION, CONTEXT, tiny_bert_dir, methods=methods)  # type: ignore[arg-type]

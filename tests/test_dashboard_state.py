@@ -63,7 +63,7 @@ def test_run_fills_the_state_and_sizes_the_choices(tiny_qa_dir: str) -> None:
     assert explanation is not None
     assert state.view.param.layer.bounds == (0, explanation.num_layers - 1)
     assert list(state.view.param.head.objects) == ["mean", "rollout", *range(explanation.num_heads)]
-    assert set(explanation.saliency) == set(core.METHODS)  # inline runners: integrated gradients too
+    assert set(explanation.saliency) == set(core.DEFAULT_METHODS)  # inline runners: integrated gradients too
     assert not state.jobs.answer.running and not state.jobs.saliency.running and state.jobs.saliency.progress == 1.0
     assert state.result.result_id == 1 and state.messages.status.startswith("Integrated gradients ready")
     assert len(state.result.token_labels()) == explanation.num_tokens
@@ -94,7 +94,7 @@ def test_changing_view_parameters_runs_no_model(tiny_bert_dir: str) -> None:
             state.attention_map()
             state.question_attention()
             state.head_links()
-        for method in core.METHODS:
+        for method in core.DEFAULT_METHODS:
             for target in core.TARGETS:
                 state.update(method=method, target=target)
                 assert state.saliency_values() is not None

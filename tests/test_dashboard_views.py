@@ -239,7 +239,7 @@ def test_switches_and_selections_run_no_model(tiny_bert_dir: str) -> None:
         with count_forwards(tiny_bert_dir) as calls:
             for layer, head in [(1, 0), (1, "mean"), (0, "rollout"), (0, 3)]:
                 state.update(layer=layer, head=head)
-            for method in core.METHODS:
+            for method in core.DEFAULT_METHODS:
                 for target in core.TARGETS:
                     state.update(method=method, target=target)
             state.view.color_scale = "eq_hist"
@@ -258,7 +258,7 @@ def test_saliency_views_show_every_method_and_target(tiny_bert_dir: str) -> None
         state = app.state
         render(app.saliency)
         render(app.saliency_heatmap)
-        for method in core.METHODS:
+        for method in core.DEFAULT_METHODS:
             for target in core.TARGETS:
                 state.update(method=method, target=target)
                 bars = app.saliency.bars[()]

@@ -111,7 +111,7 @@ def test_agreement_is_spearman_over_shared_words(comparison: core.Comparison) ->
         np.testing.assert_allclose(matrix, matrix.T)
         np.testing.assert_allclose(np.diag(matrix), 1.0)
     payload = json.loads(json.dumps(comparison.to_dict(), allow_nan=False))
-    assert set(payload["agreement"]) == set(core.METHODS)
+    assert set(payload["agreement"]) == set(core.DEFAULT_METHODS)
     assert {"a", "b", "spearman", "p_value", "words"} == set(payload["agreement"]["gradient"][0])
     assert payload["same_answer"] == comparison.same_answer()
 

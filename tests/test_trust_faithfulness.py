@@ -21,7 +21,7 @@ from core.trust.faithfulness import (
     replacement,
     span_probabilities,
 )
-from core.trust.importance import EXPLAINERS, importance_order, token_importance
+from core.trust.importance import DEFAULT_EXPLAINERS, importance_order, token_importance
 
 QUESTION = "Who designed the tower?"
 CONTEXT = "The Eiffel Tower was completed in 1889 and is 330 metres tall. It was designed by Gustave Eiffel's company."
@@ -106,7 +106,7 @@ def test_curves_start_and_end_where_they_must(
     loaded = core.load_model(tiny_qa_dir)
     assert report.fractions == list(FRACTIONS)
     assert report.eraser_fractions == list(ERASER_FRACTIONS)
-    assert list(report.explainers) == [*EXPLAINERS, RANDOM]
+    assert list(report.explainers) == [*DEFAULT_EXPLAINERS, RANDOM]
     # The original probability is the answer's own score (SDPA here, eager in explain: float noise only).
     assert report.original_probability == pytest.approx(explained.answer.score, rel=1e-4)
     # The empty probability, computed independently with a plain eager forward pass.
@@ -153,7 +153,7 @@ def test_removal_uses_the_mask_token_and_keeps_positions(report: core.Faithfulne
 def test_identical_inputs_run_once_in_batches(report: core.FaithfulnessReport) -> None:
     count = report.num_context_tokens
     distinct_ks = {math.ceil(f * count - 1e-9) for f in [*FRACTIONS, *ERASER_FRACTIONS]}
-    orders = len(EXPLAINERS) + report.random_orders
+    orders = len(DEFAULT_EXPLAINERS) + report.random_orders
     # At most: both ends shared by all, every other (order, k) once for deletion and once for insertion.
     assert report.forward_passes <= 2 + orders * 2 * (len(distinct_ks) - 2)
     assert report.forward_passes < report.inputs_requested
@@ -223,7 +223,7 @@ def test_one_decisive_token_ranks_the_true_order_above_random(decisive_dir: str)
     assert not any(worst.beats_random[m] for m in ("deletion_aopc", "insertion_aopc", "comprehensiveness"))
     assert worst.deletion_aopc < random.deletion_aopc
     # Every saliency method finds the decisive token and so beats random on every metric.
-    for method in core.METHODS:
+    for method in core.DEFAULT_METHODS:
         assert report.explainers[method].order[0] == decisive, method
         assert report.explainers[method].beats_random == dict.fromkeys(METRICS, True), method
     ranking = report.ranking()
@@ -270,7 +270,7 @@ def test_bad_arguments_are_refused(bert_explained: core.Explanation) -> None:
     with pytest.raises(ValueError, match="Fractions"):
         core.trust.faithfulness(explained, fractions=[0.5, 1.5])
     with pytest.raises(ValueError, match="Unknown explainer"):
-        core.trust.faithfulness(explained, explainers=["lime"])
+        core.trust.faithfulness(explained, explainers=["deeplift"])
     with pytest.raises(ValueError, match="permutation"):
         core.trust.faithfulness(explained, explainers=["gradient"], orders={"bad": [0, 1]})
     partial = explained.replace(saliency={"gradient": explained.saliency["gradient"]})
@@ -284,7 +284,7 @@ def test_to_dict_is_json_ready(report: core.FaithfulnessReport) -> None:
     import json
 
     payload = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-    assert set(payload["explainers"]) == {*EXPLAINERS, RANDOM}
+    assert set(payload["explainers"]) == {*DEFAULT_EXPLAINERS, RANDOM}
     for item in payload["explainers"].values():
         assert {"deletion_aopc", "insertion_aopc", "comprehensiveness", "sufficiency"} <= set(item)
     assert payload["forward_passes"] == report.forward_passes

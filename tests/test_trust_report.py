@@ -10,7 +10,7 @@ import pytest
 import core
 from core.cli import main
 from core.trust.faithfulness import RANDOM
-from core.trust.importance import EXPLAINERS
+from core.trust.importance import DEFAULT_EXPLAINERS
 from tests.full_disk import fill_the_disk
 
 QUESTION = "Who designed the tower?"
@@ -56,7 +56,7 @@ def test_cli_report_with_two_models_has_the_documented_keys(
         loaded = core.load_model(name)
         assert {"answer", "faithfulness", "sanity", "layers"} <= set(model)
         assert {"text", "score", "start_char", "end_char", "start_token", "end_token"} <= set(model["answer"])
-        assert set(model["faithfulness"]) == {*EXPLAINERS, RANDOM}
+        assert set(model["faithfulness"]) == {*DEFAULT_EXPLAINERS, RANDOM}
         for entry in model["faithfulness"].values():
             assert set(entry) >= METRICS
             assert all(isinstance(entry[key], float) for key in METRICS)
@@ -65,7 +65,7 @@ def test_cli_report_with_two_models_has_the_documented_keys(
         assert settings["random_orders"] == 2 and settings["forward_passes"] > 0
         steps = model["sanity_details"]["steps"]
         assert steps == ["qa_outputs", "layer 1", "layer 0", "embeddings"]
-        assert set(model["sanity"]) == set(core.METHODS)
+        assert set(model["sanity"]) == set(core.DEFAULT_METHODS)
         assert all(len(values) == len(steps) for values in model["sanity"].values())
         layers = model["layers"]
         assert [layer["layer"] for layer in layers] == [0, 1, 2]
@@ -75,7 +75,7 @@ def test_cli_report_with_two_models_has_the_documented_keys(
             model["answer"]["end_token"],
         )
         assert len(model["word_saliency"]["integrated_gradients"]) == len(report["words"])
-    assert set(report["agreement"]) == set(EXPLAINERS)
+    assert set(report["agreement"]) == set(DEFAULT_EXPLAINERS)
     for pairs in report["agreement"].values():
         assert [(p["a"], p["b"]) for p in pairs] == [(tiny_bert_dir, tiny_roberta_dir)]
         assert pairs[0]["spearman"] is None or -1.0 <= pairs[0]["spearman"] <= 1.0
@@ -114,7 +114,7 @@ def test_cli_report_refuses_bad_input(tmp_path: Path, tiny_bert_dir: str, capsys
             "--out",
             str(out),
             "--explainers",
-            "lime",
+            "deeplift",
         ]
     )
     assert code == 2 and "Unknown explainer" in capsys.readouterr().err

@@ -49,10 +49,10 @@ def test_randomisation_changes_gradient_maps_of_a_real_encoder(minilm_qa_dir: st
 def test_every_method_and_both_modes_on_a_tiny_model(tiny_bert_dir: str) -> None:
     explanation = core.explain(QUESTION, CONTEXT, tiny_bert_dir, methods=("gradient",))
     cascading = core.sanity_check(explanation, ig_steps=2)
-    assert cascading.methods == list(core.METHODS)
+    assert cascading.methods == list(core.DEFAULT_METHODS)
     assert cascading.steps == ["qa_outputs", "layer 1", "layer 0", "embeddings"]
     assert cascading.positions == [i for i, role in enumerate(explanation.roles) if role != "special"]
-    for method in core.METHODS:
+    for method in core.DEFAULT_METHODS:
         assert len(cascading.spearman[method]) == len(cascading.spearman_abs[method]) == 4
         assert len(cascading.randomised[method]) == 4
         assert len(cascading.original[method]) == len(cascading.positions)
@@ -61,7 +61,7 @@ def test_every_method_and_both_modes_on_a_tiny_model(tiny_bert_dir: str) -> None
     independent = core.sanity_check(explanation, methods=("gradient_x_input",), mode="independent")
     assert independent.mode == "independent" and independent.steps == cascading.steps
     payload = json.loads(json.dumps(cascading.to_dict(), allow_nan=False))
-    assert set(payload["spearman"]) == set(core.METHODS)
+    assert set(payload["spearman"]) == set(core.DEFAULT_METHODS)
     assert "randomised" not in cascading.to_dict(maps=False)
     # Same seed, same numbers.
     again = core.sanity_check(explanation, methods=("gradient_x_input",))
@@ -105,6 +105,8 @@ def test_steps_cover_every_architecture_and_reinitialise_in_place(tiny_qa_dir: s
 def test_bad_arguments_are_refused(tiny_bert_dir: str) -> None:
     explanation = core.explain(QUESTION, CONTEXT, tiny_bert_dir, methods=("gradient",))
     with pytest.raises(ValueError, match="Unknown"):
+        core.sanity_check(explanation, methods=("deeplift",))
+    with pytest.raises(ValueError, match="cannot recompute"):
         core.sanity_check(explanation, methods=("lime",))
     with pytest.raises(ValueError, match="mode"):
         core.sanity_check(explanation, mode="sideways")  # type: ignore[arg-type]

@@ -39,10 +39,11 @@ from core.models import LoadedModel
 from core.progress import ProgressCallback, report_progress, sub_progress
 from core.trust.importance import EXPLAINERS, Combine, token_importance
 from core.trust.stats import json_float, spearman
-from core.types import METHODS
+from core.types import DEFAULT_METHODS, METHODS
 
-DEFAULT_EXPLAINERS: tuple[str, ...] = METHODS
-"""Explainers compared by default: the three saliency methods."""
+DEFAULT_EXPLAINERS: tuple[str, ...] = DEFAULT_METHODS
+"""Explainers ``compare_models`` computes and compares by default: the default saliency methods (pass
+``explainers`` to add smoothgrad, occlusion, lime or kernel_shap)."""
 
 _SEPARATORS = {"Zs", "Zl", "Zp", "Cc", "Cf"}
 
@@ -254,7 +255,7 @@ def compare_explanations(
 ) -> Comparison:
     """Align already computed explanations of one question and context (no model runs).
 
-    ``explainers`` defaults to the saliency methods every explanation has. ``names`` label the
+    ``explainers`` defaults to the saliency methods (any of ``core.METHODS``) every explanation has. ``names`` label the
     models (default: each explanation's model, made unique with ``#2``, ``#3``...).
     """
     began = time.perf_counter()
@@ -265,7 +266,7 @@ def compare_explanations(
         if other.context != first.context or other.question.strip() != first.question.strip():
             raise ValueError("Every explanation must be of the same question and context.")
     if explainers is None:
-        chosen = [m for m in DEFAULT_EXPLAINERS if all(m in e.saliency for e in explanations)]
+        chosen = [m for m in METHODS if all(m in e.saliency for e in explanations)]
     else:
         chosen = list(dict.fromkeys(explainers))
         unknown = [name for name in chosen if name not in EXPLAINERS]

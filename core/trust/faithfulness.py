@@ -77,7 +77,7 @@ from core.trust.importance import (
     importance_order,
     token_importance,
 )
-from core.types import METHODS
+from core.types import DEFAULT_METHODS, METHODS
 
 FRACTIONS: tuple[float, ...] = tuple(round(step / 10, 1) for step in range(11))
 """Fractions of the context removed (deletion) or restored (insertion) along the curves: 0, 0.1, ..., 1."""
@@ -289,9 +289,10 @@ def faithfulness(
 ) -> FaithfulnessReport:
     """Deletion and insertion curves, AOPC, comprehensiveness and sufficiency of each explainer.
 
-    ``explainers`` defaults to every saliency method and attention variant (``EXPLAINERS``); a
-    saliency method the explanation lacks is computed first (``core.add_saliency``) unless
-    ``compute_missing`` is false, in which case it is skipped (or, named explicitly, a ``KeyError``).
+    ``explainers`` defaults to the default saliency methods, every other saliency method the explanation
+    has (smoothgrad, occlusion, lime, kernel_shap when computed) and the attention variants; a saliency
+    method the explanation lacks is computed first (``core.add_saliency``) unless ``compute_missing`` is
+    false, in which case it is skipped (or, named explicitly, a ``KeyError``).
     ``orders`` adds custom explainers given directly as context positions, most important first
     (an oracle order in a test, another library's attributions). ``model`` defaults to the
     explanation's model (``core.load_model`` keeps one copy per process). Runs on the explanation's
@@ -533,8 +534,11 @@ def _check_order(order: Sequence[int], positions: np.ndarray, name: str) -> np.n
 
 def _explainer_names(explanation: Explanation, explainers: Iterable[str] | None, compute_missing: bool) -> list[str]:
     if explainers is None:
-        chosen = [name for name in EXPLAINERS if compute_missing or name not in METHODS or name in explanation.saliency]
-        return chosen
+        return [
+            name
+            for name in EXPLAINERS
+            if name not in METHODS or name in explanation.saliency or (compute_missing and name in DEFAULT_METHODS)
+        ]
     chosen = list(dict.fromkeys(explainers))
     unknown = [name for name in chosen if name not in EXPLAINERS]
     if unknown:

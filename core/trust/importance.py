@@ -3,8 +3,8 @@
 Faithfulness curves, the randomisation sanity check and the side-by-side comparison of models all
 rank tokens; they rank them the same way, defined here once.
 
-**Explainers.** The three saliency methods (``gradient``, ``gradient_x_input``,
-``integrated_gradients``) and three attention variants:
+**Explainers.** Every saliency method (``core.METHODS``: ``gradient``, ``gradient_x_input``,
+``integrated_gradients``, ``smoothgrad``, ``occlusion``, ``lime``, ``kernel_shap``) and three attention variants:
 
 - ``attention_mean``: the last layer's mean over heads, attention *from* the answer's tokens
   (rows averaged) *to* each token: what the positions the QA head reads looked at last.
@@ -20,14 +20,19 @@ and its end logit). The importance of a token is their **sum**, ``s_start + s_en
   ``start_logit(s) + end_logit(e - 1)`` minus the two log-partition terms, so a sum of the two
   logits' attributions is an attribution of (most of) the log of the tracked probability; both
   targets are in logit units, so no re-scaling is needed;
-- for the **signed** methods (``gradient_x_input``, ``integrated_gradients``) the sum keeps its
-  sign: a positive value is evidence *for* the answer, a negative one *against* it. Deletion then
-  removes the strongest evidence for the answer first and the evidence against it last, which is
-  what "in order of importance" means for an attribution with a sign (Samek et al., 2017's MoRF
-  order). Taking absolute values would remove counter-evidence early and make a faithful signed
-  map look worse than it is. ``combine="absolute"`` gives ``|s_start| + |s_end|`` for who wants it;
-- ``gradient`` is an L2 norm (never negative), and attention weights are non-negative, so for
-  them signed and absolute coincide.
+- for the **signed** methods (``gradient_x_input``, ``integrated_gradients``, ``occlusion``, ``lime``,
+  ``kernel_shap``) the sum keeps its sign: a positive value is evidence *for* the answer, a negative
+  one *against* it. Deletion then removes the strongest evidence for the answer first and the
+  evidence against it last, which is what "in order of importance" means for an attribution with a
+  sign (Samek et al., 2017's MoRF order). Taking absolute values would remove counter-evidence
+  early and make a faithful signed map look worse than it is. ``combine="absolute"`` gives
+  ``|s_start| + |s_end|`` for who wants it;
+- ``gradient`` and ``smoothgrad`` are L2 norms (never negative), and attention weights are
+  non-negative, so for them signed and absolute coincide;
+- the perturbation methods' start and end maps are also in logit units (occlusion: the drop of each
+  logit when a word is masked; LIME and Kernel SHAP: each word's linear coefficient for that logit), so
+  they add up the same way. Occlusion's ``probability`` map and the ``contrast`` and ``null`` targets
+  are not part of the importance (they explain other quantities).
 
 **Order.** Only context tokens are ranked (question and special tokens are never removed):
 descending importance, ties broken by position (a stable sort), so the order is deterministic.
@@ -41,7 +46,7 @@ from typing import Literal
 import numpy as np
 
 from core.explanation import Explanation
-from core.types import METHODS, TokenScores
+from core.types import DEFAULT_METHODS, METHODS, TokenScores
 
 ATTENTION_VARIANTS: tuple[str, ...] = ("attention_mean", "attention_rollout", "question_to_context")
 """Attention-based explainers, named as in the report's ``faithfulness`` section."""
@@ -49,8 +54,15 @@ ATTENTION_VARIANTS: tuple[str, ...] = ("attention_mean", "attention_rollout", "q
 EXPLAINERS: tuple[str, ...] = (*METHODS, *ATTENTION_VARIANTS)
 """Every explainer that ranks tokens: the saliency methods, then the attention variants."""
 
-SIGNED_METHODS: tuple[str, ...] = ("gradient_x_input", "integrated_gradients")
+DEFAULT_EXPLAINERS: tuple[str, ...] = (*DEFAULT_METHODS, *ATTENTION_VARIANTS)
+"""What reports rank unless told otherwise: the default saliency methods (the others are opt-in, and
+ranked whenever an explanation already has them) and the attention variants."""
+
+SIGNED_METHODS: tuple[str, ...] = ("gradient_x_input", "integrated_gradients", "occlusion", "lime", "kernel_shap")
 """Explainers whose scores carry a sign (evidence for or against the answer)."""
+
+UNSIGNED_METHODS: tuple[str, ...] = ("gradient", "smoothgrad")
+"""Saliency methods whose scores are norms (never negative)."""
 
 Combine = Literal["signed", "absolute"]
 
@@ -100,8 +112,10 @@ def importance_order(scores: np.ndarray, positions: Sequence[int] | np.ndarray) 
 
 __all__ = [
     "ATTENTION_VARIANTS",
+    "DEFAULT_EXPLAINERS",
     "EXPLAINERS",
     "SIGNED_METHODS",
+    "UNSIGNED_METHODS",
     "combine_targets",
     "importance_order",
     "token_importance",

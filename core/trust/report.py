@@ -1,7 +1,8 @@
 """One JSON report on whether to trust the explanations: faithfulness, sanity, layers, models side by side.
 
-``build_report(question, context, models)`` runs, for every model: ``core.explain`` (all saliency
-methods), ``core.trust.faithfulness``, ``core.sanity_check`` and ``core.layer_answers``; with two or more
+``build_report(question, context, models)`` runs, for every model: ``core.explain`` (the saliency
+methods among ``explainers``: by default the default ones), ``core.trust.faithfulness``, ``core.sanity_check``
+(on the methods it can recompute) and ``core.layer_answers``; with two or more
 models also ``core.compare_explanations``. ``python -m core report`` writes it as JSON::
 
     python -m core report --model ./squad-a --model ./squad-b \\
@@ -84,9 +85,9 @@ from core.trust.faithfulness import (
     Precision,
     faithfulness,
 )
-from core.trust.importance import EXPLAINERS
+from core.trust.importance import DEFAULT_EXPLAINERS, EXPLAINERS
 from core.trust.layerwise import LayerwiseReport, layer_answers
-from core.trust.sanity import SANITY_IG_STEPS, SANITY_THRESHOLD, SanityReport, sanity_check
+from core.trust.sanity import SANITY_IG_STEPS, SANITY_METHODS, SANITY_THRESHOLD, SanityReport, sanity_check
 from core.types import METHODS
 
 FORMAT_NAME = "qa-lens/trust-report"
@@ -187,7 +188,7 @@ def build_report(
     context: str,
     models: Sequence[str | LoadedModel],
     *,
-    explainers: Iterable[str] = EXPLAINERS,
+    explainers: Iterable[str] = DEFAULT_EXPLAINERS,
     sanity: bool = True,
     fractions: Sequence[float] = FRACTIONS,
     eraser_fractions: Sequence[float] = ERASER_FRACTIONS,
@@ -247,12 +248,13 @@ def build_report(
         )
         timings["faithfulness"] = time.perf_counter() - clock
         checked = None
-        if sanity and methods:
+        checkable = [m for m in methods if m in SANITY_METHODS]
+        if sanity and checkable:
             clock = time.perf_counter()
             checked = sanity_check(
                 explanation,
                 loaded,
-                methods,
+                checkable,
                 threshold=sanity_threshold,
                 seed=seed,
                 ig_steps=sanity_ig_steps,

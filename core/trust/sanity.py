@@ -53,7 +53,10 @@ from core.progress import ProgressCallback, report_progress
 from core.saliency import gradient_saliency, integrated_gradients_both
 from core.trust.importance import Combine, combine_targets
 from core.trust.stats import json_float, spearman
-from core.types import METHODS, TARGETS, Method, Target
+from core.types import DEFAULT_METHODS, METHODS, TARGETS, Method, Target
+
+SANITY_METHODS: tuple[Method, ...] = DEFAULT_METHODS
+"""Methods the randomisation check recomputes on the randomised copies (the default ones)."""
 
 SANITY_THRESHOLD = 0.5
 SANITY_IG_STEPS = 8
@@ -159,7 +162,7 @@ def reinitialise(module: nn.Module, std: float, generator: torch.Generator) -> N
 def sanity_check(
     explanation: Explanation,
     model: str | LoadedModel | None = None,
-    methods: Iterable[Method] = METHODS,
+    methods: Iterable[Method] = SANITY_METHODS,
     *,
     mode: Mode = "cascading",
     threshold: float = SANITY_THRESHOLD,
@@ -177,7 +180,10 @@ def sanity_check(
     chosen = list(dict.fromkeys(methods))
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
-        raise ValueError(f"Unknown saliency method(s) {unknown}; choose from {list(METHODS)}.")
+        raise ValueError(f"Unknown saliency method(s) {unknown}; choose from {list(SANITY_METHODS)}.")
+    unsupported = [m for m in chosen if m not in SANITY_METHODS]
+    if unsupported:
+        raise ValueError(f"The sanity check cannot recompute {unsupported}; choose from {list(SANITY_METHODS)}.")
     if not chosen:
         raise ValueError("Choose at least one saliency method to check.")
     if mode not in ("cascading", "independent"):
@@ -285,6 +291,7 @@ def _at_least(value: float, threshold: float) -> bool:
 
 __all__ = [
     "SANITY_IG_STEPS",
+    "SANITY_METHODS",
     "SANITY_THRESHOLD",
     "SanityReport",
     "randomisation_steps",

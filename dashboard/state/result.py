@@ -126,7 +126,7 @@ class Result(param.Parameterized):
     @staticmethod
     def saliency_rows() -> list[tuple[str, str]]:
         """(method, target) for every row of the saliency heatmap, in display order."""
-        return [(method, target) for method in core.METHODS for target in core.TARGETS]
+        return [(method, target) for method in core.DEFAULT_METHODS for target in core.TARGETS]
 
     def saliency_matrix(self, without_special: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Raw and row-normalised saliency ``[method x target, tokens]``; rows not yet computed are NaN.

@@ -19,7 +19,7 @@ from core.compute import bfloat16_is_fast
 from core.progress import ProgressCallback, sub_progress
 from core.trust.compare import Comparison
 from core.trust.faithfulness import FaithfulnessReport
-from core.trust.importance import EXPLAINERS
+from core.trust.importance import DEFAULT_EXPLAINERS
 from core.trust.layerwise import LayerwiseReport
 from core.trust.sanity import SanityReport
 from dashboard.state.inputs import Inputs
@@ -164,7 +164,7 @@ class SanityState(TrustPart):
     )
     method = param.Selector(
         default="integrated_gradients",
-        objects=choices(core.METHODS),
+        objects=choices(core.DEFAULT_METHODS),
         doc="Method whose map before and after randomisation is drawn.",
     )
     step = param.Integer(default=None, allow_None=True, doc="Step drawn (index into the steps); None: the last.")
@@ -209,7 +209,9 @@ class ComparisonState(TrustPart):
     comparison = param.ClassSelector(class_=Comparison, default=None, allow_None=True, doc="The comparison on show.")
     models = param.List(default=[], item_type=str, doc="Models to compare (two or more).")
     explainer = param.Selector(
-        default="integrated_gradients", objects=choices(EXPLAINERS), doc="Which saliency or attention map to compare."
+        default="integrated_gradients",
+        objects=choices(DEFAULT_EXPLAINERS),
+        doc="Which saliency or attention map to compare.",
     )
     selected_words = param.List(
         default=[], item_type=int, doc="Selected context words (indices of core.context_words), shared by every chart."
@@ -253,8 +255,10 @@ class ComparisonState(TrustPart):
                     explanations.append(current)
                     continue
                 within = sub_progress(progress, f"{model}: ", index / len(models), (index + 1) / len(models))
-                explanations.append(core.explain(question, context, model=model, methods=core.METHODS, progress=within))
-            return core.compare_explanations(explanations, EXPLAINERS)
+                explanations.append(
+                    core.explain(question, context, model=model, methods=core.DEFAULT_METHODS, progress=within)
+                )
+            return core.compare_explanations(explanations, DEFAULT_EXPLAINERS)
 
         job.start(work, self._done)
 

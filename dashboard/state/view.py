@@ -40,7 +40,9 @@ class ViewChoices(param.Parameterized):
         doc="Colour normalisation of attention maps; 'eq_hist' reveals structure next to [CLS]/[SEP] peaks.",
     )
     method = param.Selector(
-        default="gradient_x_input", objects=choices(core.METHODS), doc="Saliency method shown in the saliency views."
+        default="gradient_x_input",
+        objects=choices(core.DEFAULT_METHODS),
+        doc="Saliency method shown in the saliency views.",
     )
     target = param.Selector(
         default="start", objects=choices(core.TARGETS), doc="Which logit saliency explains: the answer's start or end."
