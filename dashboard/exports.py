@@ -49,6 +49,7 @@ from dashboard.theme import (
     SELECTION_COLOR,
     label,
 )
+from dashboard.views.base import name_saved_files
 from dashboard.views.plotting import label_positions
 
 WIDTH = 900
@@ -134,6 +135,7 @@ def _bar_figure(count: int, labels: list[str], height: int, title: str) -> Any:
     )
     plot.add_tools(TapTool(), BoxSelectTool(dimensions="width"))
     plot.xgrid.visible = False
+    name_saved_files(plot, title)
     label_positions(plot, labels, pixels_per_label=11)
     return plot
 
@@ -196,6 +198,7 @@ def standalone_view(state: ExplorerState) -> tuple[Any, CustomJS]:
         output_backend="canvas",
     )
     heatmap.add_tools(TapTool())
+    name_saved_files(heatmap, "attention")
     mapper = LinearColorMapper(palette="Blues256", low=float(attention.max()), high=0.0)
     heatmap.image(
         image=[np.asarray(attention, dtype=np.float32)], x=-0.5, y=-0.5, dw=count, dh=count, color_mapper=mapper

@@ -21,6 +21,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from bokeh.models import SaveTool
 
 from dashboard.state import ExplorerState
 from dashboard.views.fan_out import StateFanOut, resolve
@@ -32,6 +33,15 @@ from dashboard.views.plotting import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def name_saved_files(figure: Any, title: str) -> None:
+    """Give the figure's save tool a file name (``qa-lens-attention``): without one, Bokeh asks for it in a
+    prompt, which a browser may block."""
+    stem = "-".join("".join(ch if ch.isalnum() else " " for ch in title.lower()).split()) or "plot"
+    for tool in figure.toolbar.tools:
+        if isinstance(tool, SaveTool):
+            tool.filename = f"qa-lens-{stem}"
 
 
 class PlotView(pn.viewable.Viewer):
@@ -124,6 +134,7 @@ class PlotView(pn.viewable.Viewer):
         # selection bands were drawn cut short. These plots are small enough for the 2D canvas; SVG when the
         # user wants the save tool to write SVG.
         plot.state.output_backend = self._backend()
+        name_saved_files(plot.state, self.title)
         handles = {"figure": plot.state, **(self.decorate(plot) or {})}
         self._decorated[key] = handles
         self._apply(handles, set(self.decorations_on))
