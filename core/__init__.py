@@ -12,7 +12,7 @@ result) -> ``explain`` (the one call, cached). The evaluation wing is ``core.tru
 from core.answering import Span
 from core.attention import Word, attention_rollout, mean_over_heads, question_to_context
 from core.encoding import MAX_WINDOWS, Encoding, Window, encode
-from core.explain import add_saliency, clear_cache, explain
+from core.explain import add_saliency, clear_cache, explain, missing_saliency
 from core.explanation import Explanation
 from core.models import LoadedModel, ModelLoadError, load_model
 from core.trust import (
@@ -97,6 +97,7 @@ __all__ = [
     "importance_order",
     "layer_answers",
     "load_model",
+    "missing_saliency",
     "mean_over_heads",
     "question_to_context",
     "sanity_check",

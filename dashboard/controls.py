@@ -118,13 +118,7 @@ class Controls(pn.viewable.Viewer):
         self.method = ImmediateSelect.from_param(
             view.param.method, label="Saliency method", sizing_mode="stretch_width"
         )
-        self.target = pn.widgets.RadioButtonGroup.from_param(
-            view.param.target,
-            label="Saliency target",
-            color="primary",
-            variant="outline",
-            sizing_mode="stretch_width",
-        )
+        self.target = ImmediateSelect.from_param(view.param.target, label="Explaining the", sizing_mode="stretch_width")
 
         self.selection = pn.pane.Markdown(
             pn.bind(lambda *_: describe_selection(state), state.selection.param.tokens, state.result.param.result_id),
@@ -193,6 +187,9 @@ class Controls(pn.viewable.Viewer):
                 inputs.param.compute_integrated_gradients, label="Compute integrated gradients"
             ),
             pn.widgets.IntInput.from_param(inputs.param.ig_max_steps, label="Integrated gradients: most path points"),
+            pn.widgets.Select.from_param(inputs.param.ig_baseline, label="Integrated gradients: baseline"),
+            pn.widgets.IntInput.from_param(inputs.param.contrast_rank, label="Answer vs runner-up #"),
+            pn.widgets.FloatInput.from_param(view.param.null_threshold, label="No-answer threshold", step=0.5),
             pn.widgets.Checkbox.from_param(inputs.param.auto_run, label="Run when an example or model is chosen"),
             pn.widgets.Checkbox.from_param(
                 view.param.scale_without_special, label="Scale saliency without [CLS]/[SEP] (capped instead)"
@@ -251,7 +248,6 @@ class Controls(pn.viewable.Viewer):
             self.head,
             self.color_scale,
             self.method,
-            pn.pane.Markdown("Explaining the", margin=(5, 10, 0, 10)),
             self.target,
             pn.pane.Markdown("### Selection", **heading),
             self.selection,

@@ -40,6 +40,10 @@ EXPLAINER_COLORS: dict[str, str] = {
     "attention_rollout": "#8c564b",
     "question_to_context": "#e377c2",
     "random": "#555555",
+    "occlusion": "#bcbd22",
+    "smoothgrad": "#17becf",
+    "lime": "#7f7f7f",
+    "kernel_shap": "#d62728",
 }
 EXTRA_COLORS = ("#17becf", "#bcbd22", "#7f7f7f", "#d62728")
 """For explainers without a colour of their own (custom orders)."""
@@ -55,9 +59,21 @@ LABELS: dict[str, str] = {
     "attention_rollout": "attention rollout",
     "question_to_context": "question → context attention",
     "random": "random order",
+    "occlusion": "occlusion (words left out)",
+    "smoothgrad": "SmoothGrad",
+    "lime": "LIME (words)",
+    "kernel_shap": "Kernel SHAP (words)",
     # saliency targets
     "start": "answer start",
     "end": "answer end",
+    "contrast": "answer vs runner-up",
+    "null": "no answer vs answer",
+    "probability": "answer probability",
+    # integrated-gradients baselines
+    "pad": "[PAD] tokens",
+    "mask": "[MASK] tokens",
+    "zero": "zero embeddings",
+    "average": "average of the three",
     # head choices besides a head index
     "mean": "mean of heads",
     "rollout": "rollout",

@@ -305,3 +305,26 @@ def test_saliency_text_marks_answer_and_specials(tiny_bert_dir: str) -> None:
         assert "background: rgba(" in content
 
     in_loop(body)
+
+
+def test_methods_beyond_the_first_three_compute_only_when_asked(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = QALensApp(models=[tiny_bert_dir], background=False)
+        app.state.update(question=QUESTION, context=CONTEXT)
+        app.state.run()
+        with count_forwards(tiny_bert_dir) as calls:
+            app.state.update(method="occlusion", target="contrast")  # a pure view change runs nothing
+            assert calls == []
+        assert app.saliency.compute_button.visible
+        assert "occlusion" in app.saliency.compute_button.label and "runner-up" in app.saliency.compute_button.label
+        app.saliency.compute_button.clicks += 1
+        explanation = app.state.explanation
+        assert {"start", "end", "contrast"} <= set(explanation.saliency["occlusion"])
+        assert app.state.saliency_values() is not None and not app.saliency.compute_button.visible
+        rows = app.state.result.saliency_rows()
+        assert ("occlusion", "contrast") in rows and ("lime", "start") not in rows  # rows for what exists
+        assert "No-answer check" in app.answer.html.object
+        app.state.update(null_threshold=-1e9)  # any null score beats the span by more than this
+        assert "abstain" in app.answer.html.object
+
+    in_loop(body)

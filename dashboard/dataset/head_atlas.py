@@ -80,7 +80,7 @@ class HeadAtlas(pn.viewable.Viewer):
         return pn.Column(
             pn.pane.Markdown("#### Head atlas", margin=(0, 10)),
             pn.Row(
-                pn.widgets.Select.from_param(dataset.param.statistic, name="Statistic", width=240),
+                pn.widgets.Select.from_param(dataset.param.statistic, label="Statistic", width=240),
                 pn.widgets.RadioButtonGroup.from_param(dataset.param.group, color="default"),
             ),
             self.caption,

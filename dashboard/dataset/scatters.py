@@ -102,6 +102,6 @@ class RunScatters(pn.viewable.Viewer):
                 margin=(0, 10),
             ),
             pn.Row(self.score_pane, self.share_pane, sizing_mode="stretch_width"),
-            pn.widgets.Select.from_param(self.state.dataset.param.share_method, name="Saliency shares of", width=300),
+            pn.widgets.Select.from_param(self.state.dataset.param.share_method, label="Saliency shares of", width=300),
             sizing_mode="stretch_width",
         )

@@ -158,7 +158,7 @@ class ExplorerState(param.Parameterized):
         self.jobs.cancel_all()
         inputs = self.inputs
         question, context, model, top_k = inputs.question, inputs.context, inputs.model, inputs.top_k
-        ig_max_steps = inputs.ig_max_steps
+        ig_max_steps, ig_baseline, contrast_rank = inputs.ig_max_steps, inputs.ig_baseline, inputs.contrast_rank
         self.messages.param.update(error="", status=f"Running {short_name(model)}…")
         began = time.perf_counter()
 
@@ -170,6 +170,8 @@ class ExplorerState(param.Parameterized):
                 methods=FAST_METHODS,
                 top_k=top_k,
                 ig_max_steps=ig_max_steps,
+                ig_baseline=ig_baseline,
+                contrast_rank=contrast_rank,
                 progress=progress,
             )
 
@@ -186,18 +188,19 @@ class ExplorerState(param.Parameterized):
         if self.inputs.compute_integrated_gradients:
             self.compute_saliency(SLOW_METHODS)
 
-    def compute_saliency(self, methods: Iterable[str] = SLOW_METHODS) -> None:
-        """Add saliency ``methods`` to the explanation on show (in the background with a thread runner)."""
+    def compute_saliency(self, methods: Iterable[str] = SLOW_METHODS, targets: Iterable[str] = core.TARGETS) -> None:
+        """Add the missing (method, target) maps to the explanation on show (in the background with a thread
+        runner); start and end always come with them."""
         explanation = self.result.explanation
         if explanation is None:
             return
-        missing = [m for m in methods if m not in explanation.saliency]
-        if not missing:
+        methods, targets = list(methods), list(targets)
+        if not core.missing_saliency(explanation, methods, targets):
             return
-        self.messages.status = "Computing integrated gradients…"
+        self.messages.status = f"Computing {', '.join(label(m) for m in methods)}…"
 
         def work(progress: ProgressCallback, publish: Callable[[core.Explanation], None]) -> core.Explanation:
-            return core.add_saliency(explanation, missing, progress=progress, on_refinement=publish)
+            return core.add_saliency(explanation, methods, targets=targets, progress=progress, on_refinement=publish)
 
         self.jobs.saliency.start(work, self._saliency_arrived, self._saliency_failed, interim=self._saliency_refined)
 
@@ -213,11 +216,18 @@ class ExplorerState(param.Parameterized):
             f"Integrated gradients: refining ({explanation.ig_steps.get('evaluations')} path points{estimate})…"
         )
 
+    def compute_shown_saliency(self) -> None:
+        """Compute the method and target on show (the saliency views' button for maps computed on request)."""
+        self.compute_saliency([self.view.method], [self.view.target])
+
     def _saliency_arrived(self, explanation: core.Explanation) -> None:
         current = self.result.explanation
         if current is None or current.tokens != explanation.tokens or current.question != explanation.question:
             return
         self.result.add_saliency(explanation)
+        if "integrated_gradients" not in explanation.saliency:
+            self.messages.status = "Saliency ready."
+            return
         took = explanation.timings.get("saliency.integrated_gradients")
         nodes = explanation.ig_steps.get("evaluations")
         unconverged = [label(t) for t, done in explanation.ig_converged.items() if not done]

@@ -24,6 +24,8 @@ import param
 import core
 import core.saliency
 from core.examples import EXAMPLES_PATH, Example, load_examples
+from core.types import IG_BASELINES
+from dashboard.theme import choices
 
 NO_EXAMPLE = ""
 """The ``example`` value for "your own question"."""
@@ -88,6 +90,15 @@ class Inputs(param.Parameterized):
         default=core.saliency.IG_MAX_STEPS,
         bounds=(core.saliency.IG_START_STEPS, 321),
         doc="Most path points integrated gradients may spend refining its maps (more: slower, closer).",
+    )
+    ig_baseline = param.Selector(
+        default="pad",
+        objects=choices(IG_BASELINES),
+        doc="What integrated gradients integrates from: question and context as [PAD] or [MASK] tokens, zero "
+        "embeddings, or the average of the three maps (three times the work).",
+    )
+    contrast_rank = param.Integer(
+        default=2, bounds=(2, 20), doc="The runner-up the 'answer vs runner-up' target compares with (2: the second)."
     )
     shared_context = param.String(
         default="",

@@ -14,6 +14,7 @@ import param
 
 import core
 from core.attention import THUMBNAIL_SIZE, head_links, head_statistics, head_thumbnails
+from core.types import EXPLAINABLE_TARGETS
 
 
 def saliency_peak(values: np.ndarray, roles: Sequence[str], without_special: bool = True) -> float:
@@ -123,10 +124,16 @@ class Result(param.Parameterized):
         per_target = self.require().saliency.get(method)
         return None if per_target is None else per_target.get(target)
 
-    @staticmethod
-    def saliency_rows() -> list[tuple[str, str]]:
-        """(method, target) for every row of the saliency heatmap, in display order."""
-        return [(method, target) for method in core.DEFAULT_METHODS for target in core.TARGETS]
+    def saliency_rows(self) -> list[tuple[str, str]]:
+        """(method, target) for every row of the saliency heatmap, in display order: the default methods'
+        start and end (grey while computing), and every other map computed on request."""
+        computed = {} if self.explanation is None else self.explanation.saliency
+        return [
+            (method, target)
+            for method in core.METHODS
+            for target in EXPLAINABLE_TARGETS
+            if (method in core.DEFAULT_METHODS and target in core.TARGETS) or target in computed.get(method, {})
+        ]
 
     def saliency_matrix(self, without_special: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Raw and row-normalised saliency ``[method x target, tokens]``; rows not yet computed are NaN.

@@ -10,6 +10,7 @@ from typing import Any
 import param
 
 import core
+from core.types import EXPLAINABLE_TARGETS
 from dashboard.theme import choices, label
 
 HEAD_MODES: tuple[str, ...] = ("mean", "rollout")
@@ -41,11 +42,18 @@ class ViewChoices(param.Parameterized):
     )
     method = param.Selector(
         default="gradient_x_input",
-        objects=choices(core.DEFAULT_METHODS),
-        doc="Saliency method shown in the saliency views.",
+        objects=choices(core.METHODS),
+        doc="Saliency method shown in the saliency views (methods beyond the first three compute on request).",
     )
     target = param.Selector(
-        default="start", objects=choices(core.TARGETS), doc="Which logit saliency explains: the answer's start or end."
+        default="start",
+        objects=choices(EXPLAINABLE_TARGETS),
+        doc="What saliency explains: the answer's start or end logit, the answer against runner-up #k, or the "
+        "no-answer score against the answer's (SQuAD 2.0).",
+    )
+    null_threshold = param.Number(
+        default=0.0,
+        doc="The model abstains when its no-answer score beats the answer's span score by more than this (SQuAD 2.0).",
     )
     plot_format = param.Selector(
         default="png",

@@ -50,6 +50,7 @@ def answer_html(state: ExplorerState) -> str:
             f'<div style="color:{"#2ca02c" if same else "#b04a00"}; margin-top:4px">{mark} the reference answer '
             f"“{html.escape(example.answer_text)}”</div>"
         )
+    null_line = _null_answer_line(state)
     windows = (
         f" · window {explanation.window_index + 1} of {explanation.num_windows}" if explanation.num_windows > 1 else ""
     )
@@ -60,9 +61,22 @@ def answer_html(state: ExplorerState) -> str:
         f'<div style="color:#555">score {answer.score:.3g} (P(start) × P(end)) · characters '
         f"{answer.start_char}–{answer.end_char} · tokens {answer.start_token}–{answer.end_token - 1}{windows}"
         f" · {html.escape(explanation.model)}</div>"
-        f"{reference}"
+        f"{reference}{null_line}"
         f'<div style="margin-top:10px; line-height:1.6; color:#333; white-space:pre-wrap">{excerpt}</div>'
         "</div>"
+    )
+
+
+def _null_answer_line(state: ExplorerState) -> str:
+    """SQuAD 2.0's decision: the no-answer score ([CLS]) against the answer's span score, at the chosen threshold."""
+    explanation = state.result.require()
+    null, best = explanation.null_score, explanation.best_span_score
+    threshold = state.view.null_threshold
+    abstains = explanation.answers_null(threshold)
+    verdict = "the model would <b>abstain</b> (no answer)" if abstains else "the model answers"
+    return (
+        f'<div style="color:#666; font-size:12px; margin-top:2px">No-answer check (SQuAD 2.0): null score '
+        f"{null:.2f} vs span score {best:.2f}; at threshold {threshold:g}, {verdict}.</div>"
     )
 
 
@@ -75,6 +89,7 @@ class AnswerView(pn.viewable.Viewer):
         super().__init__(**params)
         self.html = pn.pane.HTML("", sizing_mode="stretch_width")
         self.state.result.param.watch(self._redraw, ["result_id"])
+        self.state.view.param.watch(self._redraw, ["null_threshold"])
         self._redraw()
 
     def _redraw(self, *_events: Any) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import holoviews as hv
 import numpy as np
+import panel as pn
 
 from core.trust.importance import SIGNED_METHODS
 from dashboard.state.result import saliency_peak, scaled_saliency
@@ -29,6 +30,12 @@ class SaliencyBars(TokenBarsView):
     )
     rebuild_on = ("result.result_id", "view.method")
     data_on = ("view.target", "result.saliency_revision", "view.scale_without_special")
+
+    def __init__(self, **params: Any) -> None:
+        self.compute_button = pn.widgets.Button(label="Compute", button_style="outline", visible=False, width=320)
+        super().__init__(**params)
+        self.compute_button.on_click(lambda _event: self.state.compute_shown_saliency())
+        self.layout.insert(2, self.compute_button)
 
     def build(self) -> Any:
         self.follow(
@@ -66,11 +73,13 @@ class SaliencyBars(TokenBarsView):
             return
         values = state.saliency_values()
         job = state.jobs.saliency
+        self.compute_button.visible = values is None and not job.running
         if values is None and job.running:
             self.set_caption(what, f"computing… {job.progress:.0%} (the bars fill in when it is done)")
             return
         if values is None:
-            self.set_caption(what, "not computed (turn on integrated gradients in Settings and run again)")
+            self.compute_button.label = f"Compute {label(state.view.method)} for the {label(state.view.target)}"
+            self.set_caption(what, "not computed yet: it runs only when you ask (the button below)")
             return
         roles, without = state.result.require().roles, state.view.scale_without_special
         peak = saliency_peak(values, roles, without)

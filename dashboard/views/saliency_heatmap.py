@@ -24,6 +24,7 @@ class SaliencyHeatmap(PlotView):
     title = "Saliency: all methods"
     description = "Each row scaled to its largest |score|; grey: not computed yet. Tap or box-select to select tokens."
     decorations_on = ("selection.tokens", "view.method", "view.target")
+    rebuild_on = ("result.result_id", "result.saliency_revision")
 
     def build(self) -> Any:
         rows = self.state.result.saliency_rows()
@@ -65,7 +66,7 @@ class SaliencyHeatmap(PlotView):
 
     @staticmethod
     def row_label(method: str, target: str) -> str:
-        return f"{label(method)} · {target}"
+        return f"{label(method)} · {label(target).replace('answer ', '')}"
 
     def _cells(self, saliency_revision: int, scale_without_special: bool) -> hv.Rectangles:
         raw, normalised = self.state.result.saliency_matrix(scale_without_special)
@@ -98,7 +99,8 @@ class SaliencyHeatmap(PlotView):
             selection = self.state.selection.positions()
             set_selected(handles["source"], [row * count + int(p) for row in range(len(rows)) for p in selection])
         if changed & {"view.method", "view.target"}:
-            index = rows.index((self.state.view.method, self.state.view.target))
+            shown = (self.state.view.method, self.state.view.target)
+            index = rows.index(shown) if shown in rows else -10  # not computed: no row to outline
             handles["outline"].update(bottom=index, top=index + 1)
 
     def _on_select(self, index: list[int]) -> None:
