@@ -110,7 +110,11 @@ def test_edits_apply_and_compose_without_a_model() -> None:
     start, end = history.map_span(19, 22).start_char, history.map_span(19, 22).end_char
     assert history.context[start:end] == "mat"
     lost = history.map_span(8, 11)
-    assert (lost.start_char, lost.status) == (None, "deleted") and "step 1" in lost.reason
+    assert (lost.start_char, lost.status) == (None, "deleted") and "step 2" in lost.reason
+    partly = history.map_span(4, 11)
+    assert partly.status == "edited" and partly.reason == "edit [4, 7) of step 1 replaced part of it with 'dog'"
+    assert EditHistory(text).push(replace(10, 10, "x")).map_span(8, 11).reason == "edit [10, 10) inserted 'x' inside it"
+    assert EditHistory(text).push(text).push([]) == EditHistory(text)
     with pytest.raises(AttributeError):
         history.steps = ()  # type: ignore[misc]
 
@@ -139,6 +143,25 @@ def test_diff_opcodes_reconstruct_both_texts(edited: str) -> None:
     _reconstruct(ops, CONTEXT, edited)
     if edited == CONTEXT:
         assert [op.tag for op in ops] == ["equal"]
+
+
+def test_diff_of_a_long_context_is_word_level_where_it_changed() -> None:
+    long_context = " ".join(example.context for example in load_examples())
+    first, last = long_context.index("Vellmoor"), long_context.rindex("Quillon")
+    edited = long_context[:first] + "Wellmoor" + long_context[first + 8 : last] + "Q." + long_context[last + 7 :]
+    edited = edited.replace("The ", "The very ", 1)
+    ops = diff_texts(long_context, edited)
+    _reconstruct(ops, long_context, edited)
+    assert [(op.original_text, op.edited_text) for op in ops if op.tag != "equal"] == [
+        ("Vellmoor", "Wellmoor"),
+        ("", "very "),
+        ("Quillon", "Q."),
+    ]
+    # Rewritten wholesale: too many unit pairs for a word-level comparison, so one op says so.
+    rewritten = "Nothing of it is left. " * 2000
+    ops = diff_texts(long_context, rewritten)
+    _reconstruct(ops, long_context, rewritten)
+    assert [op.tag for op in ops] == ["replace"]
 
 
 def test_invalid_edits_raise_clear_errors() -> None:
