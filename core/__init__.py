@@ -5,7 +5,8 @@ Computation only (torch, transformers, captum, numpy); no UI imports here (a tes
 The pipeline lives in this package's top-level modules, in the order data flows through it:
 ``models`` (loading) -> ``encoding`` (windows) -> ``inputs`` (tensors) -> ``answering`` (spans) ->
 ``attention`` (aggregations, head statistics) -> ``saliency`` (captum) -> ``explanation`` (the
-result) -> ``explain`` (the one call, cached). The evaluation wing is ``core.trust``.
+result) -> ``explain`` (the one call, cached); ``whatif`` edits the context and re-answers. The evaluation
+wing is ``core.trust``.
 """
 
 from core.answering import Span
@@ -21,6 +22,7 @@ from core.trust import (
     ContextWord,
     ExplainerFaithfulness,
     FaithfulnessReport,
+    HeadImportance,
     LayerSpan,
     LayerwiseReport,
     Report,
@@ -32,12 +34,14 @@ from core.trust import (
     compare_models,
     context_words,
     faithfulness,
+    head_importance,
     importance_order,
     layer_answers,
     sanity_check,
     token_importance,
 )
 from core.types import DEFAULT_MODEL, METHODS, TARGETS
+from core.whatif import Edit, EditHistory, WhatIf, apply_edits, reanswer
 
 __all__ = [
     "ATTENTION_VARIANTS",
@@ -48,10 +52,13 @@ __all__ = [
     "TARGETS",
     "Comparison",
     "ContextWord",
+    "Edit",
+    "EditHistory",
     "Encoding",
     "ExplainerFaithfulness",
     "Explanation",
     "FaithfulnessReport",
+    "HeadImportance",
     "LayerSpan",
     "LayerwiseReport",
     "LoadedModel",
@@ -59,11 +66,13 @@ __all__ = [
     "Report",
     "SanityReport",
     "Span",
+    "WhatIf",
     "Window",
     "Word",
     "WordAlignment",
     "add_saliency",
     "align",
+    "apply_edits",
     "attention_rollout",
     "build_report",
     "clear_cache",
@@ -73,11 +82,13 @@ __all__ = [
     "encode",
     "explain",
     "faithfulness",
+    "head_importance",
     "importance_order",
     "layer_answers",
     "load_model",
     "mean_over_heads",
     "question_to_context",
+    "reanswer",
     "sanity_check",
     "token_importance",
 ]
