@@ -6,7 +6,8 @@ The pipeline lives in this package's top-level modules, in the order data flows 
 ``models`` (loading) -> ``encoding`` (windows) -> ``inputs`` (tensors) -> ``answering`` (spans) ->
 ``attention`` (aggregations, head statistics) -> ``targets`` (what a map explains) -> ``saliency``
 (captum gradients) and ``perturbation`` (captum occlusion, LIME, Kernel SHAP) -> ``explanation`` (the
-result) -> ``explain`` (the one call, cached). The evaluation wing is ``core.trust``.
+result) -> ``explain`` (the one call, cached); ``whatif`` edits the context and re-answers. The
+evaluation wing is ``core.trust``.
 """
 
 from core.answering import Span
@@ -22,6 +23,7 @@ from core.trust import (
     ContextWord,
     ExplainerFaithfulness,
     FaithfulnessReport,
+    HeadImportance,
     LayerSpan,
     LayerwiseReport,
     Report,
@@ -33,6 +35,7 @@ from core.trust import (
     compare_models,
     context_words,
     faithfulness,
+    head_importance,
     importance_order,
     layer_answers,
     sanity_check,
@@ -51,6 +54,7 @@ from core.types import (
     PROBABILITY_TARGET,
     TARGETS,
 )
+from core.whatif import Edit, EditHistory, WhatIf, apply_edits, reanswer
 
 __all__ = [
     "ATTENTION_VARIANTS",
@@ -69,10 +73,13 @@ __all__ = [
     "TARGETS",
     "Comparison",
     "ContextWord",
+    "Edit",
+    "EditHistory",
     "Encoding",
     "ExplainerFaithfulness",
     "Explanation",
     "FaithfulnessReport",
+    "HeadImportance",
     "LayerSpan",
     "LayerwiseReport",
     "LoadedModel",
@@ -80,11 +87,13 @@ __all__ = [
     "Report",
     "SanityReport",
     "Span",
+    "WhatIf",
     "Window",
     "Word",
     "WordAlignment",
     "add_saliency",
     "align",
+    "apply_edits",
     "attention_rollout",
     "build_report",
     "clear_cache",
@@ -94,12 +103,14 @@ __all__ = [
     "encode",
     "explain",
     "faithfulness",
+    "head_importance",
     "importance_order",
     "layer_answers",
     "load_model",
     "missing_saliency",
     "mean_over_heads",
     "question_to_context",
+    "reanswer",
     "sanity_check",
     "token_importance",
 ]

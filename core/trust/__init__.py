@@ -5,6 +5,7 @@ Plain functions over ``Explanation`` objects from the pipeline (``core.explain``
 - ``faithfulness``: deletion and insertion curves, AOPC, ERASER comprehensiveness and sufficiency;
 - ``sanity_check``: cascading model-parameter randomisation (Adebayo et al., 2018);
 - ``layer_answers``: the QA head applied to every layer (van Aken et al., 2019);
+- ``head_importance``: each head's ablation and gradient importance for the answer (Michel et al., 2019);
 - ``compare_models`` / ``compare_explanations``: models side by side on the context's words;
 - ``build_report``: all of the above as one JSON report;
 - ``token_importance`` / ``importance_order``: the one ranking of tokens they all share.
@@ -22,6 +23,7 @@ from core.trust.compare import (
     context_words,
 )
 from core.trust.faithfulness import ExplainerFaithfulness, FaithfulnessReport, faithfulness
+from core.trust.heads import HeadImportance, head_importance
 from core.trust.importance import ATTENTION_VARIANTS, EXPLAINERS, importance_order, token_importance
 from core.trust.layerwise import LayerSpan, LayerwiseReport, layer_answers
 from core.trust.report import Report, build_report
@@ -34,6 +36,7 @@ __all__ = [
     "ContextWord",
     "ExplainerFaithfulness",
     "FaithfulnessReport",
+    "HeadImportance",
     "LayerSpan",
     "LayerwiseReport",
     "Report",
@@ -45,6 +48,7 @@ __all__ = [
     "compare_models",
     "context_words",
     "faithfulness",
+    "head_importance",
     "importance_order",
     "layer_answers",
     "sanity_check",
