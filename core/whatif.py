@@ -32,7 +32,7 @@ from core.explain import explain, run_windows
 from core.explanation import Explanation
 from core.models import LoadedModel, load_model
 from core.progress import ProgressCallback
-from core.types import METHODS, Method, Role
+from core.types import DEFAULT_METHODS, Method, Role
 
 MASK_PLACEHOLDER = "[MASK]"
 """The text of a mask edit when the model's tokenizer has no mask token (or no model is at hand)."""
@@ -520,7 +520,7 @@ class WhatIf:
     def to_explanation(
         self,
         model: str | LoadedModel | None = None,
-        methods: Iterable[Method] = METHODS,
+        methods: Iterable[Method] = DEFAULT_METHODS,
         *,
         progress: ProgressCallback | None = None,
     ) -> Explanation:
@@ -613,7 +613,7 @@ def reanswer(
 def explain_edited(
     whatif: WhatIf,
     model: str | LoadedModel | None = None,
-    methods: Iterable[Method] = METHODS,
+    methods: Iterable[Method] = DEFAULT_METHODS,
     *,
     progress: ProgressCallback | None = None,
 ) -> Explanation:

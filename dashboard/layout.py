@@ -21,6 +21,7 @@ from dashboard.trust import TrustPanel
 from dashboard.views import (
     AnswerView,
     AttentionHeatmap,
+    HeadImportanceGrid,
     HeadView,
     ModelView,
     ProbabilityBars,
@@ -29,6 +30,7 @@ from dashboard.views import (
     SaliencyHeatmap,
     SaliencyText,
     TopKTable,
+    WhatIfPanel,
 )
 from dashboard.views.fan_out import StateFanOut
 
@@ -113,11 +115,13 @@ class QALensApp(pn.viewable.Viewer):
         self.attention = AttentionHeatmap(**plots)
         self.head_view = HeadView(**plots)
         self.model_view = ModelView(**plots)
+        self.head_importance = HeadImportanceGrid(**plots)
         self.question_attention = QuestionAttentionBars(**plots)
         self.saliency = SaliencyBars(**plots)
         self.saliency_heatmap = SaliencyHeatmap(**plots)
         self.probabilities = ProbabilityBars(**plots)
         self.trust = TrustPanel(state=self.state)
+        self.whatif = WhatIfPanel(state=self.state)
         self.tabs = pn.Tabs(
             (
                 "Attention",
@@ -126,6 +130,7 @@ class QALensApp(pn.viewable.Viewer):
                     self.attention,
                     self.head_view,
                     self.model_view,
+                    self.head_importance,
                     self.question_attention,
                     flex_wrap="wrap",
                     align_items="flex-start",
@@ -134,6 +139,7 @@ class QALensApp(pn.viewable.Viewer):
             ),
             ("Saliency", pn.Column(self.saliency, self.saliency_heatmap, sizing_mode="stretch_width")),
             ("Probabilities", pn.Column(self.probabilities, sizing_mode="stretch_width")),
+            ("What if", self.whatif),
             ("Trust", self.trust),
             dynamic=True,
             sizing_mode="stretch_width",
@@ -179,11 +185,13 @@ class QALensApp(pn.viewable.Viewer):
             "attention": self.attention,
             "head_view": self.head_view,
             "model_view": self.model_view,
+            "head_importance": self.head_importance,
             "question_attention": self.question_attention,
             "saliency": self.saliency,
             "saliency_heatmap": self.saliency_heatmap,
             "probabilities": self.probabilities,
             "trust": self.trust,
+            "whatif": self.whatif,
         }
 
     def sync_url(self) -> None:

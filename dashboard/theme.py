@@ -81,6 +81,8 @@ LABELS: dict[str, str] = {
     "linear": "linear",
     "log": "log",
     "eq_hist": "equalised histogram",
+    # head importance measures
+    "ablation": "head masked (ablation)",
     # plot export formats
     "png": "PNG",
     "svg": "SVG",

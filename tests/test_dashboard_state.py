@@ -443,3 +443,45 @@ def test_integrated_gradients_show_early_and_say_when_they_did_not_converge(mini
     assert capped.explanation.ig_converged == {"start": False, "end": False}
     assert "did not converge" in capped.integrated_gradients_note()
     assert "not converged" in capped.messages.status
+
+
+def test_what_if_edits_the_selected_words_and_answers_again(tiny_bert_dir: str) -> None:
+    state = answered(tiny_bert_dir)
+    whatif = state.whatif
+    explanation = state.explanation
+    assert whatif.history is not None and whatif.draft == CONTEXT and whatif.answer is None
+    whatif.edit_selection("delete")
+    assert "Select words" in whatif.problem  # nothing selected yet
+    answer = explanation.answer
+    state.select(range(answer.start_token, answer.end_token))
+    with count_forwards(tiny_bert_dir) as calls:
+        whatif.edit_selection("mask")
+    assert len(calls) == 1  # one forward pass, no saliency
+    result = whatif.answer
+    assert result is not None and whatif.history.can_undo
+    assert result.original_answer.status in ("edited", "deleted") and result.original_answer.probability is None
+    assert answer.text not in result.context and "[MASK]" in result.context
+    whatif.undo()
+    assert whatif.answer is None and whatif.draft == CONTEXT
+    whatif.draft = CONTEXT.replace("Gustave Eiffel", "Maria Lopez")
+    whatif.reanswer_draft()
+    assert whatif.answer is not None and "Maria Lopez" in whatif.answer.context
+    whatif.reset()
+    assert whatif.answer is None and not whatif.history.can_undo
+    state.update(question="Where is the tower?")
+    state.run()
+    assert whatif.history.original == state.explanation.context and not whatif.history.can_undo
+
+
+def test_head_importance_is_computed_on_request_and_clears_with_a_new_answer(tiny_bert_dir: str) -> None:
+    state = answered(tiny_bert_dir)
+    heads = state.trust.heads
+    assert heads.report is None and heads.grid().shape == (0, 0)
+    heads.compute()
+    explanation = state.explanation
+    assert heads.report is not None and heads.grid().shape == (explanation.num_layers, explanation.num_heads)
+    heads.measure = "gradient"
+    np.testing.assert_array_equal(heads.grid(), heads.report.gradient)
+    state.update(question="Where is the tower?")
+    state.run()
+    assert heads.report is None

@@ -328,3 +328,39 @@ def test_methods_beyond_the_first_three_compute_only_when_asked(tiny_bert_dir: s
         assert "abstain" in app.answer.html.object
 
     in_loop(body)
+
+
+def test_head_importance_cells_select_that_layer_and_head(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = QALensApp(models=[tiny_bert_dir], background=False)
+        render_app = pn.panel(app).get_root(Document())
+        assert render_app is not None
+        app.state.update(question=QUESTION, context=CONTEXT)
+        app.state.run()
+        grid = app.head_importance
+        assert grid.compute_button.visible and not grid.measure.visible
+        grid.compute_button.clicks += 1
+        assert app.state.trust.heads.report is not None and not grid.compute_button.visible
+        assert "Spearman" in grid.caption.object or "answer probability" in grid.caption.object
+        layers = app.state.explanation.num_layers
+        grid.tap.event(x=2.5, y=layers - 1 - 0.5)  # the top row is layer 0... the cell in row 1 from the top
+        assert (app.state.view.layer, app.state.view.head) == (1, 2)
+
+    in_loop(body)
+
+
+def test_what_if_shows_the_new_answer_beside_the_original_escaped(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = QALensApp(models=[tiny_bert_dir], background=False)
+        app.state.update(question=QUESTION, context=CONTEXT)
+        app.state.run()
+        panel = app.whatif
+        assert "Select words" in panel.result.object
+        app.state.whatif.draft = CONTEXT + " <img src=x onerror=alert(1)>"
+        panel.reanswer.clicks += 1
+        shown = panel.result.object
+        assert "new answer" in shown and "original answer" in shown and "<img" not in shown
+        assert "&lt;img" in shown and "<ins" in shown  # the inserted text is marked in the diff, as text
+        assert not panel.undo.disabled
+
+    in_loop(body)

@@ -11,6 +11,7 @@ or keeps a copy. The parts say what they hold:
 ``jobs``      background work: the answer, integrated gradients, the trust computations
 ``messages``  the status line, the error, the model problem, a notice
 ``trust``     faithfulness, the sanity check, layer-wise answers, models side by side
+``whatif``    edits of the context and the model's new answer
 ``dataset``   a whole-dataset run: its summary, filtered examples, per-head statistics
 ========== ==============================================================================
 
@@ -49,6 +50,7 @@ from dashboard.state.runners import Runner
 from dashboard.state.selection import Selection
 from dashboard.state.trust import TrustState
 from dashboard.state.view import ViewChoices
+from dashboard.state.whatif import WhatIfState
 from dashboard.theme import label, short_name
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ class ExplorerState(param.Parameterized):
     jobs = param.ClassSelector(class_=Jobs, doc="Background work: answer, integrated gradients, trust reports.")
     messages = param.ClassSelector(class_=Messages, doc="Status line, error, model problem, notice.")
     trust = param.ClassSelector(class_=TrustState, doc="Faithfulness, sanity check, layers, models side by side.")
+    whatif = param.ClassSelector(class_=WhatIfState, doc="Edits of the context and the model's new answer.")
     dataset = param.ClassSelector(class_=DatasetState, doc="A whole-dataset run: summary, examples, head atlas.")
 
     def __init__(
@@ -94,6 +97,7 @@ class ExplorerState(param.Parameterized):
         self.jobs = Jobs()
         self.messages = Messages()
         self.trust = TrustState(self.result, self.selection, self.jobs, self.inputs, self.compute_saliency)
+        self.whatif = WhatIfState(result=self.result, selection=self.selection, jobs=self.jobs)
         self.dataset = DatasetState()
         if answer_runner is not None or saliency_runner is not None:
             self.use_runners(answer_runner or self.jobs.answer.runner, saliency_runner or self.jobs.saliency.runner)

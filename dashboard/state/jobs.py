@@ -150,15 +150,19 @@ class Jobs(param.Parameterized):
     faithfulness = param.ClassSelector(class_=Job, doc="Deletion and insertion curves of every explainer.")
     sanity = param.ClassSelector(class_=Job, doc="The model-randomisation sanity check.")
     comparison = param.ClassSelector(class_=Job, doc="Other models on the same question, side by side.")
+    heads = param.ClassSelector(class_=Job, doc="Head importance: every head masked in turn, and its gradient.")
+    whatif = param.ClassSelector(class_=Job, doc="The answer over an edited context (one forward pass).")
+
+    NAMES = ("answer", "saliency", "faithfulness", "sanity", "comparison", "heads", "whatif")
 
     def __init__(self, **params: Any) -> None:
-        for name in ("answer", "saliency", "faithfulness", "sanity", "comparison"):
+        for name in self.NAMES:
             params.setdefault(name, Job(name=name))
         super().__init__(**params)
 
     @property
     def all(self) -> dict[str, Job]:
-        return {name: getattr(self, name) for name in ("answer", "saliency", "faithfulness", "sanity", "comparison")}
+        return {name: getattr(self, name) for name in self.NAMES}
 
     @property
     def background(self) -> list[Job]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import param
 
 import core
@@ -19,6 +20,7 @@ from core.compute import bfloat16_is_fast
 from core.progress import ProgressCallback, sub_progress
 from core.trust.compare import Comparison
 from core.trust.faithfulness import FaithfulnessReport
+from core.trust.heads import HeadImportance
 from core.trust.importance import DEFAULT_EXPLAINERS
 from core.trust.layerwise import LayerwiseReport
 from core.trust.sanity import SanityReport
@@ -297,6 +299,42 @@ class ComparisonState(TrustPart):
                 self.selected_words = words
 
 
+class HeadsState(TrustPart):
+    """Which heads the answer depends on: each head masked in turn, and the gradient estimate of it."""
+
+    report = param.ClassSelector(class_=HeadImportance, default=None, allow_None=True, doc="The result on show.")
+    measure = param.Selector(
+        default="ablation",
+        objects=choices(["ablation", "gradient"]),
+        doc="Drop in the answer's probability when the head is masked, or its gradient estimate (Michel et al.).",
+    )
+
+    job_name = "heads"
+
+    def clear(self) -> None:
+        self.report = None
+
+    def compute(self) -> None:
+        explanation = self.result.explanation
+        if explanation is None:
+            self.job.error = "Run a question first."
+            return
+
+        def work(progress: ProgressCallback) -> HeadImportance:
+            return core.head_importance(explanation, progress=progress)
+
+        self.job.start(work, self._done)
+
+    def _done(self, report: HeadImportance) -> None:
+        self.report = report
+
+    def grid(self) -> np.ndarray:
+        """``[layers, heads]`` of the chosen measure (empty before a result)."""
+        if self.report is None:
+            return np.zeros((0, 0))
+        return np.asarray(self.report.ablation if self.measure == "ablation" else self.report.gradient)
+
+
 class TrustState(param.Parameterized):
     """Every trust result of one session's answer."""
 
@@ -304,6 +342,7 @@ class TrustState(param.Parameterized):
     sanity = param.ClassSelector(class_=SanityState, doc="The model-randomisation sanity check.")
     layers = param.ClassSelector(class_=LayersState, doc="Where the answer forms, layer by layer.")
     comparison = param.ClassSelector(class_=ComparisonState, doc="Models side by side.")
+    heads = param.ClassSelector(class_=HeadsState, doc="Head importance by ablation and by gradient.")
 
     def __init__(
         self,
@@ -319,6 +358,7 @@ class TrustState(param.Parameterized):
         params.setdefault("sanity", SanityState(**shared))
         params.setdefault("layers", LayersState(**shared))
         params.setdefault("comparison", ComparisonState(**shared))
+        params.setdefault("heads", HeadsState(**shared))
         super().__init__(**params)
         self._result, self._jobs, self._inputs = result, jobs, inputs
         result.param.watch(self._on_new_answer, ["result_id"])
@@ -329,7 +369,7 @@ class TrustState(param.Parameterized):
 
     @property
     def parts(self) -> list[TrustPart]:
-        return [self.faithfulness, self.sanity, self.layers, self.comparison]
+        return [self.faithfulness, self.sanity, self.layers, self.comparison, self.heads]
 
     def _on_new_answer(self, _event: param.parameterized.Event) -> None:
         for part in self.parts:

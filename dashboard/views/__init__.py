@@ -6,6 +6,7 @@ bands), ``fan_out`` (one watcher for all views) and ``bokeh_batching`` (why a he
 
 from dashboard.views.answer import AnswerView
 from dashboard.views.attention_heatmap import AttentionHeatmap
+from dashboard.views.head_importance import HeadImportanceGrid
 from dashboard.views.head_view import HeadView
 from dashboard.views.model_view import ModelView
 from dashboard.views.probabilities import ProbabilityBars
@@ -14,10 +15,12 @@ from dashboard.views.saliency_bars import SaliencyBars
 from dashboard.views.saliency_heatmap import SaliencyHeatmap
 from dashboard.views.saliency_text import SaliencyText, TokenText
 from dashboard.views.top_k import TopKTable
+from dashboard.views.whatif import WhatIfPanel
 
 __all__ = [
     "AnswerView",
     "AttentionHeatmap",
+    "HeadImportanceGrid",
     "HeadView",
     "ModelView",
     "ProbabilityBars",
@@ -27,4 +30,5 @@ __all__ = [
     "SaliencyText",
     "TokenText",
     "TopKTable",
+    "WhatIfPanel",
 ]
