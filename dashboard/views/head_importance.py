@@ -75,7 +75,7 @@ class HeadImportanceGrid(PlotView):
         rho = report.spearman
         self.caption.object = (
             f"<b>{label(heads.measure)}</b> · answer probability {report.probability:.3g} · ablation and gradient "
-            f"agree with Spearman ρ {rho:.2f} · {report.seconds.get("total", 0.0):.1f} s"
+            f"agree with Spearman ρ {rho:.2f} · {report.seconds.get('total', 0.0):.1f} s"
             if np.isfinite(rho)
             else f"<b>{label(heads.measure)}</b> · answer probability {report.probability:.3g}"
         )
