@@ -247,3 +247,45 @@ def test_hostile_text_never_becomes_markup_in_any_tab(
     assert PAYLOADS[1] in shown and PAYLOADS[3] in shown, shown[:300]
     hostile_server.assert_no_tracebacks_since(offset)
     assert_clean_console(page)
+
+
+# ---------------------------------------------------------------------------------------------- what if, heads
+
+
+def test_editing_a_word_answers_again_beside_the_original(
+    dash: DashboardPage, example: Example, minilm_qa_dir: str
+) -> None:
+    dash.open()
+    dash.pick_example(example.question)
+    dash.wait_for_answer()
+    expected = core.explain(example.question, example.context, model=minilm_qa_dir, methods=())
+    positions = list(range(expected.answer.start_token, expected.answer.end_token))
+    for position in positions:
+        dash.text_token(position).click()
+    dash.wait_for_text_selection(positions)
+    dash.open_tab("What if")
+    dash.page.get_by_role("button", name="Delete the selected words").click()
+    dash.page.get_by_text("removed by an edit").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    verdict = dash.page.get_by_text(re.compile(r"^(The answer changed\.|Same answer\.)$")).first
+    assert verdict.inner_text() == "The answer changed.", "deleting the answer's words changes the answer"
+    assert dash.page.get_by_text(expected.answer.text, exact=True).count() >= 1  # the original, beside the new one
+    dash.screenshot("what-if-deleted")
+    dash.page.get_by_role("button", name="Undo").click()
+    expect(dash.page.get_by_role("button", name="Undo")).to_be_disabled(timeout=UI_TIMEOUT_MS)
+    assert_clean_console(dash.page)
+
+
+def test_a_head_importance_cell_selects_that_layer_and_head(dash: DashboardPage, example: Example) -> None:
+    dash.open()
+    dash.pick_example(example.question)
+    dash.wait_for_answer()
+    before = dash.attention_image()
+    dash.page.get_by_role("button", name="Compute head importance").click()
+    dash.wait_for_figure("head_importance", ANSWER_TIMEOUT_MS)
+    dash.tap_plot("head_importance", x=4.5, y=2.5)  # head 4; rows count down from the top layer
+    dash.wait_for_attention_change(before)
+    expect(dash.page.get_by_label("Head")).to_have_value("head 4", timeout=UI_TIMEOUT_MS)
+    layer = int(dash.page.get_by_text(re.compile(r"^layer \d+, head 4$")).first.inner_text().split(",")[0].split()[1])
+    assert layer == 6 - 1 - 2, "the cell's row is its layer (layer 0 at the top)"
+    dash.screenshot("head-importance-tapped", dash.figure_element("head_importance"))
+    assert_clean_console(dash.page)
