@@ -79,6 +79,9 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
         help=f"comma-separated subset of {', '.join(EXPLAINERS)}",
     )
     report_parser.add_argument("--no-sanity", action="store_true", help="skip the randomisation sanity check")
+    report_parser.add_argument(
+        "--heads", action="store_true", help="add head importance (every head masked in turn, and its gradient)"
+    )
     report_parser.add_argument("--random-orders", type=int, default=RANDOM_ORDERS, help="random permutations averaged")
     report_parser.add_argument(
         "--sanity-ig-steps", type=int, default=SANITY_IG_STEPS, help="integrated-gradients steps per sanity step"
@@ -171,6 +174,7 @@ def _report(args: argparse.Namespace) -> int:
         args.model or [DEFAULT_MODEL],
         explainers=explainers,
         sanity=not args.no_sanity,
+        heads=args.heads,
         random_orders=args.random_orders,
         precision=args.precision,
         sanity_ig_steps=args.sanity_ig_steps,

@@ -393,3 +393,28 @@ def test_bfloat16_is_fast_only_with_native_bfloat16_units(monkeypatch: pytest.Mo
     assert compute.bfloat16_is_fast() is False
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n", encoding="utf-8")
     assert compute.bfloat16_is_fast() is True
+
+
+def test_a_cancelled_integrated_gradients_stops_at_the_next_batch_and_frees_the_model(tiny_bert_dir: str) -> None:
+    from core.progress import Cancelled
+
+    loaded = core.load_model(tiny_bert_dir)
+    base = core.explain(QUESTION, CONTEXT, loaded, methods=(), use_cache=False)
+    calls: list[int] = []
+    handle = loaded.model.register_forward_hook(lambda *_args: calls.append(1))
+    reports: list[str] = []
+
+    def progress(stage: str, _fraction: float) -> None:
+        reports.append(stage)
+        if len(reports) == 2:  # a newer question arrived while the first level ran
+            raise Cancelled("superseded")
+
+    try:
+        with pytest.raises(Cancelled):
+            core.add_saliency(base, ("integrated_gradients",), model=loaded, progress=progress, use_cache=False)
+    finally:
+        handle.remove()
+    assert len(calls) == 1, "only the batch already under way ran"
+    assert loaded.lock.acquire(blocking=False), "the model is free for the next question at once"
+    loaded.lock.release()
+    assert loaded.model.config._attn_implementation == "eager"  # the gradient passes' SDPA switch was undone

@@ -132,3 +132,17 @@ def test_report_save_that_fails_midway_leaves_no_half_written_file(
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()
     assert json.loads(report.save(out).read_text(encoding="utf-8"))["question"] == QUESTION
+
+
+def test_the_report_can_hold_head_importance(tiny_bert_dir: str, tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    code = main(
+        [
+            "report", "--model", tiny_bert_dir, "--question", QUESTION, "--context", CONTEXT,
+            "--out", str(out), "--no-sanity", "--random-orders", "1", "--heads",
+        ]
+    )
+    assert code == 0
+    heads = json.loads(out.read_text())["models"][tiny_bert_dir]["heads"]
+    loaded = core.load_model(tiny_bert_dir)
+    assert len(heads["ablation"]) == loaded.num_layers and len(heads["ablation"][0]) == loaded.num_heads

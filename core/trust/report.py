@@ -48,6 +48,7 @@ constant map)::
           "layers": [{"layer", "start_token", "end_token", "text", "score",
                       "answer_probability", "matches_answer"}],        # layer 0 = embeddings
           "answer_forms_at": int | None,
+          "heads": {...},                          # only with heads=True: core.trust.heads.HeadImportance.to_dict()
           "word_saliency": {"<explainer>": [float | None per word]},  # only with two or more models
           "timings": {"explain", "faithfulness", "sanity", "layers"}
         }
@@ -85,6 +86,7 @@ from core.trust.faithfulness import (
     Precision,
     faithfulness,
 )
+from core.trust.heads import HeadImportance, head_importance
 from core.trust.importance import DEFAULT_EXPLAINERS, EXPLAINERS
 from core.trust.layerwise import LayerwiseReport, layer_answers
 from core.trust.sanity import SANITY_IG_STEPS, SANITY_METHODS, SANITY_THRESHOLD, SanityReport, sanity_check
@@ -104,6 +106,7 @@ class ModelReport:
     sanity: SanityReport | None
     layers: LayerwiseReport
     timings: dict[str, float]
+    heads: HeadImportance | None = None
 
     def to_dict(self) -> dict[str, Any]:
         faith = self.faithfulness
@@ -140,6 +143,8 @@ class ModelReport:
         layers = self.layers.to_dict(probabilities=False)
         payload["layers"] = layers["spans"]
         payload["answer_forms_at"] = layers["answer_forms_at"]
+        if self.heads is not None:
+            payload["heads"] = self.heads.to_dict()
         payload["timings"] = dict(self.timings)
         return payload
 
@@ -190,6 +195,7 @@ def build_report(
     *,
     explainers: Iterable[str] = DEFAULT_EXPLAINERS,
     sanity: bool = True,
+    heads: bool = False,
     fractions: Sequence[float] = FRACTIONS,
     eraser_fractions: Sequence[float] = ERASER_FRACTIONS,
     random_orders: int = RANDOM_ORDERS,
@@ -264,7 +270,12 @@ def build_report(
         clock = time.perf_counter()
         layers = layer_answers(explanation)
         timings["layers"] = time.perf_counter() - clock
-        reports[name] = ModelReport(name, explanation, faith, checked, layers, timings)
+        importance = None
+        if heads:
+            clock = time.perf_counter()
+            importance = head_importance(explanation, loaded)
+            timings["heads"] = time.perf_counter() - clock
+        reports[name] = ModelReport(name, explanation, faith, checked, layers, timings, importance)
         explanations.append(explanation)
         names.append(name)
     comparison = compare_explanations(explanations, chosen, names=names) if len(explanations) > 1 else None

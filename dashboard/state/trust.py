@@ -21,7 +21,7 @@ from core.progress import ProgressCallback, sub_progress
 from core.trust.compare import Comparison
 from core.trust.faithfulness import FaithfulnessReport
 from core.trust.heads import HeadImportance
-from core.trust.importance import DEFAULT_EXPLAINERS
+from core.trust.importance import ATTENTION_VARIANTS, DEFAULT_EXPLAINERS
 from core.trust.layerwise import LayerwiseReport
 from core.trust.sanity import SanityReport
 from dashboard.state.inputs import Inputs
@@ -249,6 +249,9 @@ class ComparisonState(TrustPart):
             job.error = "Run a question first."
             return
         question, context = current.question, current.context
+        # The methods the answer on show has (computed on request too), so every model is compared on them.
+        methods = [m for m in core.METHODS if m in current.saliency] or list(core.DEFAULT_METHODS)
+        explainers = [*methods, *ATTENTION_VARIANTS]
 
         def work(progress: ProgressCallback) -> Comparison:
             explanations = []
@@ -257,10 +260,8 @@ class ComparisonState(TrustPart):
                     explanations.append(current)
                     continue
                 within = sub_progress(progress, f"{model}: ", index / len(models), (index + 1) / len(models))
-                explanations.append(
-                    core.explain(question, context, model=model, methods=core.DEFAULT_METHODS, progress=within)
-                )
-            return core.compare_explanations(explanations, DEFAULT_EXPLAINERS)
+                explanations.append(core.explain(question, context, model=model, methods=methods, progress=within))
+            return core.compare_explanations(explanations, explainers)
 
         job.start(work, self._done)
 
