@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.dataset.cli import add_dataset_parser
+from core.dataset.cli import main as dataset_main
 from core.explain import explain
 from core.models import ModelLoadError
 from core.saliency import IG_MAX_STEPS, IG_START_STEPS
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain_parser.add_argument("--top-k", type=int, default=5)
     _add_report_parser(commands)
+    add_dataset_parser(commands)
     return parser
 
 
@@ -82,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explain(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "dataset":
+            return dataset_main(args)
     except (ValueError, ModelLoadError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
