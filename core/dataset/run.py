@@ -30,7 +30,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -193,9 +193,8 @@ def explain_dataset(
     root = Path(out).expanduser().resolve()
     partitions = [list(items[first : first + partition_size]) for first in range(0, len(items), partition_size)]
     manifest = _new_manifest(dataset.path, model_name, settings, partition_size, limit, partitions, len(dataset.items))
-    manifest = _prepare_out(root, manifest, overwrite)
-
-    todo = sorted(set(range(len(partitions))) - finished_partitions(root, len(partitions)))
+    existing = _existing_run(root, manifest, overwrite)
+    done = finished_partitions(root, len(partitions)) if existing is not None else set()
     keep = set(keep_ids)
     tasks = [
         PartitionTask(
@@ -206,31 +205,69 @@ def explain_dataset(
             settings=settings.to_dict(),
             keep_ids=tuple(item.id for item in partitions[index] if item.id in keep),
         )
-        for index in todo
+        for index in range(len(partitions))
+        if index not in done
     ]
-    tracker = _Tracker(root, manifest, progress)
-    session: dict[str, Any] = {"engine": "serial" if serial else "dask", "partitions": 0, "examples": 0, "seconds": 0.0}
-    began = time.perf_counter()
-    try:
-        if tasks:
-            if serial:
-                loaded = model if isinstance(model, LoadedModel) else load_model(model_name)
-                _run_serial(loaded, tasks, tracker, session)
-            else:
-                with _client(client, workers) as active:
-                    session["workers"] = len(active.scheduler_info()["workers"])
-                    tracker.announce(active)
-                    began = time.perf_counter()
-                    _run_on_dask(active, model_name, tasks, tracker, session)
-    finally:
-        tracker.close()
-        if session["partitions"]:
-            session["seconds"] = time.perf_counter() - began
-            session["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            manifest["sessions"] = [*manifest.get("sessions", []), session]
-            write_json(root / MANIFEST, manifest)
+    with _engine(model, model_name, serial, client, workers, needed=bool(tasks)) as engine:
+        manifest = _start_run(root, manifest, existing, overwrite)
+        tracker = _Tracker(root, manifest, progress)
+        tracker.announce(engine.dashboard_link)
+        session: dict[str, Any] = {"engine": engine.name, "workers": engine.workers, "partitions": 0, "examples": 0}
+        began = time.perf_counter()
+        try:
+            engine.run(tasks, lambda stats: _finished(stats, session, manifest, tracker))
+        finally:
+            tracker.close()
+            if session["partitions"]:
+                session["seconds"] = time.perf_counter() - began
+                session["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                manifest["sessions"] = [*manifest.get("sessions", []), session]
+                write_json(root / MANIFEST, manifest)
     _keep_missing_explanations(model, model_name, root, items, settings, keep)
     return finish_run(root, manifest)
+
+
+@dataclass(frozen=True)
+class _Engine:
+    """Where partitions run: ``run(tasks, on_done)`` calls ``on_done`` with each finished partition's figures."""
+
+    name: str
+    workers: int
+    dashboard_link: str | None
+    run: Callable[[list[PartitionTask], Callable[[dict[str, Any]], None]], None]
+
+
+@contextmanager
+def _engine(
+    model: str | LoadedModel,
+    model_name: str,
+    serial: bool,
+    client: Client | str | None,
+    workers: int | None,
+    needed: bool,
+) -> Iterator[_Engine]:
+    """The serial engine (the model loaded here) or a Dask one (the model loaded and checked on every worker).
+
+    Nothing starts when no partition is left to compute.
+    """
+    if not needed:
+        yield _Engine("none", 0, None, lambda tasks, on_done: None)
+        return
+    if serial:
+        loaded = model if isinstance(model, LoadedModel) else load_model(model_name)
+
+        def run_here(tasks: list[PartitionTask], on_done: Callable[[dict[str, Any]], None]) -> None:
+            for task in tasks:
+                on_done(run_partition(task, loaded))
+
+        yield _Engine("serial", 1, None, run_here)
+        return
+    with _client(client, workers) as active, _model_on_workers(active, model_name):
+
+        def run_on_dask(tasks: list[PartitionTask], on_done: Callable[[dict[str, Any]], None]) -> None:
+            _run_on_dask(active, tasks, on_done)
+
+        yield _Engine("dask", len(active.scheduler_info()["workers"]), active.dashboard_link, run_on_dask)
 
 
 def _model_identity(model: str | Path) -> str:
@@ -279,17 +316,18 @@ def _new_manifest(
     }
 
 
-def _prepare_out(root: Path, manifest: dict[str, Any], overwrite: bool) -> dict[str, Any]:
-    """Start a new run, or continue the one in ``root`` if it was made the same way; the manifest in force."""
-    existing = read_manifest(root) if not overwrite else None
-    if overwrite and (root / MANIFEST).exists():
-        clear_run(root)
-    if existing is None:
-        if root.exists() and any(root.iterdir()) and not overwrite:
-            raise ValueError(f"{root} exists and is not a QA Lens run (no {MANIFEST}); choose a new or empty --out.")
-        root.mkdir(parents=True, exist_ok=True)
-        write_json(root / MANIFEST, manifest)
-        return manifest
+def _existing_run(root: Path, manifest: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
+    """The run in ``root`` to continue, or ``None`` to start one; raises if ``root`` cannot be used. Writes nothing."""
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{root} is a file; --out must be a directory.")
+    if not root.is_dir() or not any(root.iterdir()):
+        return None
+    if not (root / MANIFEST).is_file():
+        raise ValueError(f"{root} exists and is not a QA Lens run (no {MANIFEST}); choose a new or empty --out.")
+    if overwrite:
+        return None
+    existing = read_manifest(root)
+    assert existing is not None
     differences = []
     if existing["input"]["sha256"] != manifest["input"]["sha256"]:
         differences.append(f"input ({existing['input']['path']} had another sha256)")
@@ -303,8 +341,21 @@ def _prepare_out(root: Path, manifest: dict[str, Any], overwrite: bool) -> dict[
             f"{root} holds a run with a different {'; '.join(differences)}: use a new --out to keep it, "
             "or --overwrite to replace it."
         )
-    remove_leftovers(root)
     return existing
+
+
+def _start_run(
+    root: Path, manifest: dict[str, Any], existing: dict[str, Any] | None, overwrite: bool
+) -> dict[str, Any]:
+    """Continue ``existing`` (dropping a killed run's temporary files) or write a new manifest; the one in force."""
+    if existing is not None:
+        remove_leftovers(root)
+        return existing
+    if overwrite:
+        clear_run(root)
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(root / MANIFEST, manifest)
+    return manifest
 
 
 class _Tracker:
@@ -338,9 +389,9 @@ class _Tracker:
         for key in self.totals:
             self.totals[key] += stats[key]
 
-    def announce(self, client: Client) -> None:
-        if self.bar is not None and client.dashboard_link:
-            self.bar.write(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+    def announce(self, dashboard_link: str | None) -> None:
+        if self.bar is not None and dashboard_link:
+            self.bar.write(f"Dask dashboard: {dashboard_link}", file=sys.stderr)
 
     def finished(self, stats: dict[str, Any]) -> None:
         self._add(stats)
@@ -368,41 +419,38 @@ class _Tracker:
             self.bar.close()
 
 
-def _record(session: dict[str, Any], stats: dict[str, Any], manifest: dict[str, Any]) -> None:
+def _finished(stats: dict[str, Any], session: dict[str, Any], manifest: dict[str, Any], tracker: _Tracker) -> None:
     session["partitions"] += 1
     session["examples"] += stats["n"]
     manifest["model_shape"] = {"layers": stats["layers"], "heads": stats["heads"]}
+    tracker.finished(stats)
 
 
-def _run_serial(loaded: LoadedModel, tasks: list[PartitionTask], tracker: _Tracker, session: dict[str, Any]) -> None:
-    for task in tasks:
-        stats = run_partition(task, loaded)
-        _record(session, stats, tracker.manifest)
-        tracker.finished(stats)
-
-
-def _run_on_dask(
-    client: Client, model: str, tasks: list[PartitionTask], tracker: _Tracker, session: dict[str, Any]
-) -> None:
-    from distributed import as_completed
-
+@contextmanager
+def _model_on_workers(client: Client, model: str) -> Iterator[None]:
+    """Register the model plugin on every (present and future) worker; fail once with the workers' load error."""
     name = f"{PLUGIN_PREFIX}:{model}"
     client.register_plugin(_model_plugin_class()(model), name=name)
     try:
         errors = [message for message in client.run(_plugin_error, name=name).values() if message]
         if errors:
             raise ModelLoadError(errors[0])
-        token = uuid.uuid4().hex[:12]
-        futures = [client.submit(run_partition, task, key=f"qa-lens-partition-{token}-{task.index}") for task in tasks]
-        try:
-            for future in as_completed(futures):
-                stats = future.result()
-                _record(session, stats, tracker.manifest)
-                tracker.finished(stats)
-        finally:
-            client.cancel(futures)
+        yield
     finally:
         client.unregister_worker_plugin(name)
+
+
+def _run_on_dask(client: Client, tasks: list[PartitionTask], on_done: Callable[[dict[str, Any]], None]) -> None:
+    """One task per partition; figures arrive as partitions finish (a killed worker's tasks run elsewhere)."""
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:12]
+    futures = [client.submit(run_partition, task, key=f"qa-lens-partition-{token}-{task.index}") for task in tasks]
+    try:
+        for future in as_completed(futures):
+            on_done(future.result())
+    finally:
+        client.cancel(futures)
 
 
 @contextmanager
