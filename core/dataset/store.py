@@ -316,6 +316,10 @@ def scalar_columns(schema: pa.Schema) -> list[str]:
     return [item.name for item in schema if not pa.types.is_nested(item.type)]
 
 
+_NULLABLE_TYPES = {pa.bool_(): pd.BooleanDtype(), pa.int32(): pd.Int32Dtype()}
+"""Error rows hold nulls: nullable pandas types keep ``correct`` boolean and the counts integer."""
+
+
 def load_run(out: str | Path) -> Run:
     """A finished run: rows (scalar columns) as a pandas DataFrame, summary, heads and manifest."""
     root = Path(out)
@@ -328,7 +332,9 @@ def load_run(out: str | Path) -> Run:
         raise ValueError(f"The run at {root} has no {SUMMARY}; rerun the same command to finish it.")
     paths = _part_files(root, manifest)
     columns = scalar_columns(pq.read_schema(paths[0])) if paths else []
-    rows = pa.concat_tables([pq.read_table(path, columns=columns) for path in paths]).to_pandas()
+    rows = pa.concat_tables([pq.read_table(path, columns=columns) for path in paths]).to_pandas(
+        types_mapper=_NULLABLE_TYPES.get
+    )
     summary = RunSummary.from_dict(json.loads(summary_path.read_text(encoding="utf-8")))
     heads = pq.read_table(root / HEADS).to_pandas()
     return Run(out=root, rows=rows, summary=summary, heads=heads, manifest=manifest)
