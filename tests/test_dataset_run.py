@@ -46,7 +46,8 @@ FACTS = [
 
 def _jsonl_record(index: int, question: str, context: str, answer: str) -> dict[str, Any]:
     start = context.index(answer)
-    return {"id": f"q{index}", "question": question, "context": context, "answers": [{"text": answer, "answer_start": start}]}
+    answers = [{"text": answer, "answer_start": start}]
+    return {"id": f"q{index}", "question": question, "context": context, "answers": answers}
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +109,7 @@ def test_rows_answer_exactly_as_core_explain(tiny_qa_dir: str, data_file: Path) 
     assert any(rows[example.id]["windows"] > 1 for example in dataset.examples)
     for example in dataset.examples:
         row, mine = rows[example.id], computed.explanations[example.id]
-        reference = explain(example.question, example.context, loaded, ("gradient", "gradient_x_input"), use_cache=False)
+        reference = explain(example.question, example.context, loaded, settings.methods, use_cache=False)
         answer = reference.answer
         assert (row["prediction"], row["prediction_start"], row["prediction_end"]) == (
             answer.text,
