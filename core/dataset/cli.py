@@ -32,7 +32,7 @@ def add_dataset_parser(commands: argparse._SubParsersAction) -> None:
         "--methods", default="gradient_x_input", help=f"comma-separated subset of {', '.join(METHODS)} (or empty)"
     )
     run.add_argument("--limit", type=int, help="only the first N records")
-    run.add_argument("--partition-size", type=int, help="records per partition file (default 64)")
+    run.add_argument("--partition-size", type=int, help="records per partition file (default 32)")
     run.add_argument("--top-k", type=int, default=5, help="runner-up spans kept per example")
     run.add_argument("--faithfulness", action="store_true", help="add light faithfulness scores per example (slower)")
     run.add_argument(
