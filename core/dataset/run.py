@@ -190,7 +190,7 @@ def explain_dataset(
     unknown = [example_id for example_id in keep_ids if example_id not in known_ids]
     if unknown:
         raise ValueError(f"keep id(s) {unknown[:5]} are not in {dataset.path}" + (" within --limit" if limit else ""))
-    model_name = model.name if isinstance(model, LoadedModel) else _model_identity(model)
+    model_name = _model_identity(model.name if isinstance(model, LoadedModel) else model)
     root = Path(out).expanduser().resolve()
     partitions = [list(items[first : first + partition_size]) for first in range(0, len(items), partition_size)]
     manifest = _new_manifest(dataset.path, model_name, settings, partition_size, limit, partitions, len(dataset.items))

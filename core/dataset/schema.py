@@ -16,7 +16,8 @@ Columns of a row (``row_schema``); computed columns are null on an error row, wh
 - ``em`` (0 or 1), ``f1``, ``correct`` (``em == 1``)
 - ``windows``, ``answer_window``, ``tokens``, ``question_tokens``, ``context_tokens`` (the last three in
   the answer's window)
-- ``seconds`` (this example's share of its batch's wall time), ``error``
+- ``seconds`` (this example's share of its batches' wall time: its own encoding and opt-in work, plus a
+  share by tokens of each batched pass it was in), ``error``
 - ``saliency_question_share.<method>.<target>`` and ``saliency_answer_share.<method>.<target>``: the share
   of ``sum(|saliency|)`` over the answer window's tokens that falls on the question's tokens, and on the
   predicted span's tokens (null when the saliency is zero everywhere)

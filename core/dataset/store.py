@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.attention import HEAD_STATISTICS
@@ -246,44 +247,33 @@ def build_summary(out: str | Path, manifest: dict[str, Any]) -> RunSummary:
 def build_heads(out: str | Path, manifest: dict[str, Any]) -> pa.Table:
     """``heads.parquet``: each head statistic's mean per layer, head and group, read one partition at a time."""
     names = list(HEAD_STATISTICS)
-    sums: dict[tuple[str, str], np.ndarray] = {}
+    shape = manifest.get("model_shape") or {"layers": 0, "heads": 0}
+    layers, heads = int(shape["layers"]), int(shape["heads"])
+    sums = {(name, group): np.zeros(layers * heads) for name in names for group in HEAD_GROUPS}
     counts = dict.fromkeys(HEAD_GROUPS, 0)
-    size = 0
     for path in _part_files(out, manifest):
         table = pq.read_table(path, columns=["correct", "error", *(f"head.{name}" for name in names)])
-        correct = table.column("correct").to_pylist()
-        error = table.column("error").to_pylist()
-        answered = [i for i, message in enumerate(error) if message is None]
-        if not answered:
+        table = table.filter(pc.is_null(table.column("error")))
+        if table.num_rows == 0:
             continue
-        groups = {
-            "correct": [i for i in answered if correct[i]],
-            "wrong": [i for i in answered if not correct[i]],
-            "all": answered,
-        }
+        correct = table.column("correct").to_numpy(zero_copy_only=False).astype(bool)
+        groups = {"correct": correct, "wrong": ~correct, "all": np.ones_like(correct)}
         for group, members in groups.items():
-            counts[group] += len(members)
+            counts[group] += int(members.sum())
         for name in names:
-            column = table.column(f"head.{name}").to_pylist()
+            values = pc.list_flatten(table.column(f"head.{name}")).to_numpy().astype(np.float64)
+            values = values.reshape(table.num_rows, layers * heads)
             for group, members in groups.items():
-                if not members:
-                    continue
-                block = np.asarray([column[i] for i in members], dtype=np.float64)
-                size = block.shape[1]
-                key = (name, group)
-                sums[key] = sums.get(key, np.zeros(size)) + block.sum(axis=0)
-    shape = manifest.get("model_shape") or {"layers": 0, "heads": 0}
-    layers, heads = shape["layers"], shape["heads"]
+                sums[(name, group)] += values[members].sum(axis=0)
     records: dict[str, list[Any]] = {column: [] for column in HEADS_SCHEMA.names}
     for name in names:
         for group in HEAD_GROUPS:
-            total = sums.get((name, group))
             for index in range(layers * heads):
                 records["statistic"].append(name)
                 records["layer"].append(index // heads)
                 records["head"].append(index % heads)
                 records["group"].append(group)
-                records["mean"].append(float(total[index]) / counts[group] if total is not None else None)
+                records["mean"].append(float(sums[(name, group)][index]) / counts[group] if counts[group] else None)
                 records["count"].append(counts[group])
     return pa.table(records, schema=HEADS_SCHEMA)
 
