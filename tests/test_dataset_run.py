@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from distributed import Client, WorkerPlugin
 
@@ -209,6 +210,18 @@ def test_serial_and_a_two_worker_cluster_give_the_same_rows(
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["sessions"][0]["engine"] == "dask" and manifest["sessions"][0]["workers"] == 2
     assert [len(partition["ids"]) for partition in manifest["partitions"]] == [3, 3, 3, 3, 1]
+
+
+def test_a_scheduler_address_runs_on_that_cluster(
+    client: Client, data_file: Path, tiny_bert_dir: str, serial_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "by-address"
+    explain_dataset(data_file, tiny_bert_dir, out, client=client.scheduler.address, limit=6, progress=False)
+    assert json.loads((out / "manifest.json").read_text())["sessions"][0]["engine"] == "dask"
+    computed = read_rows(out)
+    everything = read_rows(serial_run)
+    expected = everything.filter(pc.is_in(everything.column("id"), computed.column("id")))
+    assert_same_rows(computed, expected)
 
 
 def test_the_embedded_cluster_runs_without_malloc_trimming_or_profiler(client: Client) -> None:

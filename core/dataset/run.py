@@ -268,7 +268,15 @@ def _engine(
         def run_on_dask(tasks: list[PartitionTask], on_done: Callable[[dict[str, Any]], None]) -> None:
             _run_on_dask(active, tasks, on_done)
 
-        yield _Engine("dask", len(active.scheduler_info()["workers"]), active.dashboard_link, run_on_dask)
+        yield _Engine("dask", len(active.scheduler_info()["workers"]), _dashboard_link(active), run_on_dask)
+
+
+def _dashboard_link(client: Client) -> str | None:
+    """The Dask dashboard's address, or ``None`` for a cluster that runs without one."""
+    try:
+        return client.dashboard_link
+    except (KeyError, AttributeError):
+        return None
 
 
 def _model_identity(model: str | Path) -> str:
@@ -305,7 +313,6 @@ def _new_manifest(
             "sha256": file_sha256(path),
             "records": records,
             "squad_version": settings.squad_version,
-            "licence_note": "SQuAD is CC BY-SA 4.0 (Rajpurkar et al., 2016); attribute it in work built on it.",
         },
         "model": model,
         "settings": {**settings.to_dict(), "partition_size": partition_size, "limit": limit},
