@@ -12,13 +12,15 @@ eager attention. Per batch of examples:
    slice (dropped right after: never stored), and two backward passes, one for the start logits of all
    examples' answers and one for their end logits, that differentiate only the embeddings.
    ``gradient`` is the L2 norm of that gradient (captum ``Saliency``), ``gradient_x_input`` its dot
-   product with the embedding (captum ``InputXGradient``); a test checks both against captum's own calls.
+   product with the embedding (captum ``InputXGradient``); a test checks both against ``core.explain``'s,
+   which come from captum's own calls.
 
 Why fused instead of an attention pass plus captum's ``Saliency`` on two copies of each window: on a CPU
 the passes are compute-bound, so batching alone buys nothing (measured: 0.218 CPU s per SQuAD dev example
 for captum on one window at a time and 0.218 to 0.224 for batches of 4 to 16, MiniLM-L6, 1 thread), while
 sharing the forward saves work: one forward and two backward passes instead of an attention forward plus
-two forwards and two backwards (0.166 CPU s against 0.265 for ``core.explain``'s loop, same machine).
+two forwards and two backwards (0.166 CPU s against 0.265 for ``core.explain``'s loop, same examples, model
+and thread; ``bench/bench_dataset.py`` measures whole runs).
 
 Opt-in per example, from a full ``core.Explanation`` built from the same pass: ``integrated_gradients``
 (``core.add_saliency``; slow), faithfulness (``core.trust.faithfulness`` at a few fractions), and the
