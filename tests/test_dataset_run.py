@@ -262,6 +262,13 @@ def test_a_rerun_with_other_settings_input_or_model_is_refused(
     assert summary.n == 2
 
 
+def test_a_run_of_nothing_is_an_empty_table(data_file: Path, tiny_bert_dir: str, tmp_path: Path) -> None:
+    summary = explain_dataset(data_file, tiny_bert_dir, tmp_path / "none", serial=True, limit=0, progress=False)
+    assert (summary.n, summary.em, summary.partitions) == (0, None, 0)
+    run = load_run(tmp_path / "none")
+    assert run.rows.empty and "prediction" in run.rows.columns
+
+
 def test_the_command_line_reports_bad_input_in_one_line(
     tiny_bert_dir: str, serial_run: Path, data_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -331,6 +338,9 @@ def test_a_killed_run_resumes_to_the_same_rows(
     finished = sorted(path.name for path in (out / "parts").glob("part-*.parquet"))
     assert finished and len(finished) < 7, "the run was not killed mid-way"
     assert not (out / "summary.json").exists()
+    so_far = load_run(out, partial=True)
+    assert len(so_far.rows) == so_far.summary.n == len(read_rows(out, partial=True))
+    assert 0 < so_far.summary.n < 13
     summary = explain_dataset(data_file, tiny_bert_dir, out, serial=True, partition_size=2, progress=False)
     ids = read_rows(out, columns=["id"]).column("id").to_pylist()
     assert len(ids) == len(set(ids)) == summary.n == 13

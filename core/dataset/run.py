@@ -101,14 +101,9 @@ def run_partition(task: PartitionTask, loaded: LoadedModel | None = None) -> dic
     computed = compute_rows(loaded, task.items, settings, keep_ids=set(task.keep_ids))
     for example_id, explanation in computed.explanations.items():
         save_explanation(task.out, example_id, explanation)
-    table = write_part(task.out, task.index, computed.rows, row_schema(settings.methods, settings.faithfulness))
-    return {
-        "index": task.index,
-        **partition_stats(table),
-        "seconds": time.perf_counter() - began,
-        "layers": loaded.num_layers,
-        "heads": loaded.num_heads,
-    }
+    schema = row_schema(settings.methods, settings.faithfulness)
+    table = write_part(task.out, task.index, computed.rows, schema, loaded.num_layers, loaded.num_heads)
+    return {"index": task.index, **partition_stats(table), "seconds": time.perf_counter() - began}
 
 
 def _model_plugin_class() -> type:
@@ -216,7 +211,7 @@ def explain_dataset(
         session: dict[str, Any] = {"engine": engine.name, "workers": engine.workers, "partitions": 0, "examples": 0}
         began = time.perf_counter()
         try:
-            engine.run(tasks, lambda stats: _finished(stats, session, manifest, tracker))
+            engine.run(tasks, lambda stats: _finished(stats, session, tracker))
         finally:
             tracker.close()
             if session["partitions"]:
@@ -427,10 +422,9 @@ class _Tracker:
             self.bar.close()
 
 
-def _finished(stats: dict[str, Any], session: dict[str, Any], manifest: dict[str, Any], tracker: _Tracker) -> None:
+def _finished(stats: dict[str, Any], session: dict[str, Any], tracker: _Tracker) -> None:
     session["partitions"] += 1
     session["examples"] += stats["n"]
-    manifest["model_shape"] = {"layers": stats["layers"], "heads": stats["heads"]}
     tracker.finished(stats)
 
 

@@ -22,7 +22,8 @@ Columns of a row (``row_schema``); computed columns are null on an error row, wh
   of ``sum(|saliency|)`` over the answer window's tokens that falls on the question's tokens, and on the
   predicted span's tokens (null when the saliency is zero everywhere)
 - ``head.<statistic>`` for each of ``core.attention.HEAD_STATISTICS``: ``layers * heads`` float32 values,
-  layer-major (``values.reshape(layers, heads)``)
+  layer-major (``values.reshape(layers, heads)``; every partition file's Parquet metadata
+  ``qa_lens.model_shape`` holds ``{"layers": ..., "heads": ...}``)
 - with faithfulness: ``faithfulness.<explainer>.<metric>`` for ``FAITHFULNESS_METRICS``, where the
   explainers are the run's saliency methods, ``attention_rollout`` and ``random``
 """
@@ -48,6 +49,8 @@ EXPLANATIONS_DIR = "explanations"
 FAITHFULNESS_METRICS: tuple[str, ...] = ("deletion_aopc", "comprehensiveness", "sufficiency")
 FAITHFULNESS_ATTENTION: tuple[str, ...] = ("attention_rollout",)
 HEAD_GROUPS: tuple[str, ...] = ("correct", "wrong", "all")
+MODEL_SHAPE_KEY = b"qa_lens.model_shape"
+"""Parquet metadata key of every partition file: ``{"layers": L, "heads": H}``, the shape of the ``head.*`` lists."""
 
 TOP_K_TYPE = pa.struct(
     [
@@ -163,6 +166,7 @@ __all__ = [
     "HEADS_SCHEMA",
     "HEAD_GROUPS",
     "MANIFEST",
+    "MODEL_SHAPE_KEY",
     "PARTS_DIR",
     "SUMMARY",
     "TOP_K_TYPE",

@@ -29,10 +29,12 @@ from core.dataset.schema import (
     HEADS,
     HEADS_SCHEMA,
     MANIFEST,
+    MODEL_SHAPE_KEY,
     PARTS_DIR,
     SUMMARY,
     explanation_path,
     part_path,
+    row_schema,
 )
 from core.explanation import Explanation
 
@@ -127,11 +129,14 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def write_part(out: str | Path, index: int, rows: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+def write_part(
+    out: str | Path, index: int, rows: Sequence[dict[str, Any]], schema: pa.Schema, layers: int, heads: int
+) -> pa.Table:
     """Write one partition's rows (the file appears complete or not at all); the table written."""
     target = part_path(out, index)
     target.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist(list(rows), schema=schema)
+    shape = json.dumps({"layers": layers, "heads": heads}).encode("utf-8")
+    table = pa.Table.from_pylist(list(rows), schema=schema.with_metadata({MODEL_SHAPE_KEY: shape}))
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}{_TEMPORARY_SUFFIX}")
     try:
         pq.write_table(table, temporary)
@@ -182,8 +187,11 @@ def finished_partitions(out: str | Path, count: int) -> set[int]:
     return {index for index in range(count) if part_path(out, index).is_file()}
 
 
-def _part_files(out: str | Path, manifest: dict[str, Any]) -> list[Path]:
+def _part_files(out: str | Path, manifest: dict[str, Any], partial: bool = False) -> list[Path]:
+    """Every partition's file (an error names the missing ones), or with ``partial`` those written so far."""
     paths = [part_path(out, index) for index in range(len(manifest["partitions"]))]
+    if partial:
+        return [path for path in paths if path.is_file()]
     missing = [path.name for path in paths if not path.is_file()]
     if missing:
         raise ValueError(
@@ -194,14 +202,25 @@ def _part_files(out: str | Path, manifest: dict[str, Any]) -> list[Path]:
 
 
 def read_rows(
-    out: str | Path, columns: Sequence[str] | None = None, filters: list[tuple[str, str, Any]] | None = None
+    out: str | Path,
+    columns: Sequence[str] | None = None,
+    filters: list[tuple[str, str, Any]] | None = None,
+    partial: bool = False,
 ) -> pa.Table:
-    """The rows of every partition as one Arrow table (``columns`` to read only some)."""
+    """The rows of every partition as one Arrow table (``columns`` to read only some; ``partial``: a run under way)."""
     manifest = read_manifest(out)
     if manifest is None:
         raise FileNotFoundError(f"No run at {out} (no {MANIFEST}).")
-    tables = [pq.read_table(path, columns=columns, filters=filters) for path in _part_files(out, manifest)]
-    return pa.concat_tables(tables) if tables else pa.table({})
+    tables = [pq.read_table(path, columns=columns, filters=filters) for path in _part_files(out, manifest, partial)]
+    if tables:
+        return pa.concat_tables(tables)
+    schema = _schema(manifest)
+    return schema.empty_table().select(list(columns)) if columns is not None else schema.empty_table()
+
+
+def _schema(manifest: dict[str, Any]) -> pa.Schema:
+    settings = manifest["settings"]
+    return row_schema(settings["methods"], settings["faithfulness"])
 
 
 def partition_stats(table: pa.Table) -> dict[str, float]:
@@ -218,10 +237,10 @@ def partition_stats(table: pa.Table) -> dict[str, float]:
     }
 
 
-def build_summary(out: str | Path, manifest: dict[str, Any]) -> RunSummary:
+def build_summary(out: str | Path, manifest: dict[str, Any], partial: bool = False) -> RunSummary:
     """``summary.json`` from the partition files and the manifest's sessions."""
     totals = {"n": 0, "answered": 0, "em_sum": 0.0, "f1_sum": 0.0}
-    for path in _part_files(out, manifest):
+    for path in _part_files(out, manifest, partial):
         stats = partition_stats(pq.read_table(path, columns=["em", "f1", "error"]))
         for key in totals:
             totals[key] += stats[key]
@@ -244,14 +263,14 @@ def build_summary(out: str | Path, manifest: dict[str, Any]) -> RunSummary:
     )
 
 
-def build_heads(out: str | Path, manifest: dict[str, Any]) -> pa.Table:
+def build_heads(out: str | Path, manifest: dict[str, Any], partial: bool = False) -> pa.Table:
     """``heads.parquet``: each head statistic's mean per layer, head and group, read one partition at a time."""
     names = list(HEAD_STATISTICS)
-    shape = manifest.get("model_shape") or {"layers": 0, "heads": 0}
-    layers, heads = int(shape["layers"]), int(shape["heads"])
+    paths = _part_files(out, manifest, partial)
+    layers, heads = model_shape(paths)
     sums = {(name, group): np.zeros(layers * heads) for name in names for group in HEAD_GROUPS}
     counts = dict.fromkeys(HEAD_GROUPS, 0)
-    for path in _part_files(out, manifest):
+    for path in paths:
         table = pq.read_table(path, columns=["correct", "error", *(f"head.{name}" for name in names)])
         table = table.filter(pc.is_null(table.column("error")))
         if table.num_rows == 0:
@@ -276,6 +295,16 @@ def build_heads(out: str | Path, manifest: dict[str, Any]) -> pa.Table:
                 records["mean"].append(float(sums[(name, group)][index]) / counts[group] if counts[group] else None)
                 records["count"].append(counts[group])
     return pa.table(records, schema=HEADS_SCHEMA)
+
+
+def model_shape(paths: Sequence[Path]) -> tuple[int, int]:
+    """``(layers, heads)`` of the model that wrote these partitions (``(0, 0)`` when there are none)."""
+    for path in paths:
+        metadata = pq.read_schema(path).metadata or {}
+        if MODEL_SHAPE_KEY in metadata:
+            shape = json.loads(metadata[MODEL_SHAPE_KEY])
+            return int(shape["layers"]), int(shape["heads"])
+    return 0, 0
 
 
 def finish_run(out: str | Path, manifest: dict[str, Any]) -> RunSummary:
@@ -310,23 +339,31 @@ _NULLABLE_TYPES = {pa.bool_(): pd.BooleanDtype(), pa.int32(): pd.Int32Dtype()}
 """Error rows hold nulls: nullable pandas types keep ``correct`` boolean and the counts integer."""
 
 
-def load_run(out: str | Path) -> Run:
-    """A finished run: rows (scalar columns) as a pandas DataFrame, summary, heads and manifest."""
+def load_run(out: str | Path, partial: bool = False) -> Run:
+    """A finished run: rows (scalar columns) as a pandas DataFrame, summary, heads and manifest.
+
+    ``partial=True`` reads a run that is still under way (or was stopped): the partitions written so far,
+    with the summary and head means computed from them on the spot.
+    """
     root = Path(out)
     manifest = read_manifest(root)
     if manifest is None:
         raise FileNotFoundError(f"No run at {root} (no {MANIFEST}).")
+    paths = _part_files(root, manifest, partial)
     summary_path = root / SUMMARY
-    if not summary_path.is_file():
-        _part_files(root, manifest)
+    if partial:
+        summary = build_summary(root, manifest, partial=True)
+        heads = build_heads(root, manifest, partial=True).to_pandas()
+    elif not summary_path.is_file():
         raise ValueError(f"The run at {root} has no {SUMMARY}; rerun the same command to finish it.")
-    paths = _part_files(root, manifest)
-    columns = scalar_columns(pq.read_schema(paths[0])) if paths else []
-    rows = pa.concat_tables([pq.read_table(path, columns=columns) for path in paths]).to_pandas(
-        types_mapper=_NULLABLE_TYPES.get
-    )
-    summary = RunSummary.from_dict(json.loads(summary_path.read_text(encoding="utf-8")))
-    heads = pq.read_table(root / HEADS).to_pandas()
+    else:
+        summary = RunSummary.from_dict(json.loads(summary_path.read_text(encoding="utf-8")))
+        heads = pq.read_table(root / HEADS).to_pandas()
+    columns = scalar_columns(_schema(manifest))
+    table = pa.concat_tables([pq.read_table(path, columns=columns) for path in paths]) if paths else None
+    if table is None:
+        table = _schema(manifest).empty_table().select(columns)
+    rows = table.to_pandas(types_mapper=_NULLABLE_TYPES.get)
     return Run(out=root, rows=rows, summary=summary, heads=heads, manifest=manifest)
 
 
