@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.dataset.cli import add_dataset_parser
+from core.dataset.cli import main as dataset_main
 from core.explain import explain
 from core.explanation import Explanation
 from core.models import ModelLoadError
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="most path points integrated gradients may spend refining (fewer: faster, maybe not converged)",
     )
     _add_report_parser(commands)
+    add_dataset_parser(commands)
     return parser
 
 
@@ -113,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explain(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "dataset":
+            return dataset_main(args)
     except (CommandLineError, ValueError, ModelLoadError, FileNotFoundError) as error:
         print(f"error: {_one_line(str(error))}", file=sys.stderr)
         return 2

@@ -1,0 +1,180 @@
+"""The on-disk contract of a run directory: file names, and the Parquet columns of one row per example.
+
+The dashboard's dataset page and notebooks read exactly these names, so they live in one place::
+
+    <out>/manifest.json                 input (path, sha256), model, settings, versions, partitions and their ids
+    <out>/parts/part-00000.parquet      rows of partition 0 (one Parquet file per partition, written atomically)
+    <out>/summary.json                  n, EM, F1 (percent), answered, failures, seconds, examples/s, model, data
+    <out>/heads.parquet                 per head statistic, layer, head and group (correct/wrong/all): mean, count
+    <out>/explanations/<safe id>.npz    full ``core.Explanation`` of the ids asked for (``keep_ids``)
+
+Columns of a row (``row_schema``); computed columns are null on an error row, whose ``error`` says why:
+
+- ``id``, ``title``, ``question``, ``context``, ``gold_answers``, ``gold_starts``, ``is_impossible``
+- ``prediction``, ``prediction_start``, ``prediction_end`` (characters, end-exclusive), ``score``
+  (``p_start * p_end``), ``top_k`` (``text``, ``score``, ``start_char``, ``end_char``; best first)
+- ``em`` (0 or 1), ``f1``, ``correct`` (``em == 1``)
+- ``windows``, ``answer_window``, ``tokens``, ``question_tokens``, ``context_tokens`` (the last three in
+  the answer's window)
+- ``seconds`` (this example's share of its batches' wall time: its own encoding and opt-in work, plus a
+  share by tokens of each batched pass it was in), ``error``
+- ``saliency_question_share.<method>.<target>`` and ``saliency_answer_share.<method>.<target>``: the share
+  of ``sum(|saliency|)`` over the answer window's tokens that falls on the question's tokens, and on the
+  predicted span's tokens (null when the saliency is zero everywhere)
+- ``head.<statistic>`` for each of ``core.attention.HEAD_STATISTICS``: ``layers * heads`` float32 values,
+  layer-major (``values.reshape(layers, heads)``; every partition file's Parquet metadata
+  ``qa_lens.model_shape`` holds ``{"layers": ..., "heads": ...}``)
+- with faithfulness: ``faithfulness.<explainer>.<metric>`` for ``FAITHFULNESS_METRICS``, where the
+  explainers are the run's saliency methods, ``attention_rollout`` and ``random``
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from core.attention import HEAD_STATISTICS
+from core.types import TARGETS
+
+MANIFEST = "manifest.json"
+SUMMARY = "summary.json"
+HEADS = "heads.parquet"
+PARTS_DIR = "parts"
+EXPLANATIONS_DIR = "explanations"
+
+FAITHFULNESS_METRICS: tuple[str, ...] = ("deletion_aopc", "comprehensiveness", "sufficiency")
+FAITHFULNESS_ATTENTION: tuple[str, ...] = ("attention_rollout",)
+HEAD_GROUPS: tuple[str, ...] = ("correct", "wrong", "all")
+MODEL_SHAPE_KEY = b"qa_lens.model_shape"
+"""Parquet metadata key of every partition file: ``{"layers": L, "heads": H}``, the shape of the ``head.*`` lists."""
+
+TOP_K_TYPE = pa.struct(
+    [
+        pa.field("text", pa.string()),
+        pa.field("score", pa.float64()),
+        pa.field("start_char", pa.int32()),
+        pa.field("end_char", pa.int32()),
+    ]
+)
+
+BASE_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("title", pa.string()),
+    pa.field("question", pa.string()),
+    pa.field("context", pa.string()),
+    pa.field("gold_answers", pa.list_(pa.string())),
+    pa.field("gold_starts", pa.list_(pa.int32())),
+    pa.field("is_impossible", pa.bool_()),
+    pa.field("prediction", pa.string()),
+    pa.field("prediction_start", pa.int32()),
+    pa.field("prediction_end", pa.int32()),
+    pa.field("score", pa.float64()),
+    pa.field("top_k", pa.list_(TOP_K_TYPE)),
+    pa.field("em", pa.float64()),
+    pa.field("f1", pa.float64()),
+    pa.field("correct", pa.bool_()),
+    pa.field("windows", pa.int32()),
+    pa.field("answer_window", pa.int32()),
+    pa.field("tokens", pa.int32()),
+    pa.field("question_tokens", pa.int32()),
+    pa.field("context_tokens", pa.int32()),
+    pa.field("seconds", pa.float64()),
+    pa.field("error", pa.string()),
+)
+
+HEADS_SCHEMA = pa.schema(
+    [
+        pa.field("statistic", pa.string()),
+        pa.field("layer", pa.int32()),
+        pa.field("head", pa.int32()),
+        pa.field("group", pa.string()),
+        pa.field("mean", pa.float64()),
+        pa.field("count", pa.int64()),
+    ]
+)
+"""``heads.parquet``: the mean of each head statistic over the examples of a group, and how many there were."""
+
+
+def saliency_share_columns(methods: Sequence[str]) -> list[str]:
+    """``saliency_question_share.<method>.<target>`` and ``saliency_answer_share.<method>.<target>`` names."""
+    return [
+        f"saliency_{part}_share.{method}.{target}"
+        for method in methods
+        for part in ("question", "answer")
+        for target in TARGETS
+    ]
+
+
+def head_columns() -> list[str]:
+    """``head.<statistic>`` for every statistic ``core.attention.head_statistics`` returns."""
+    return [f"head.{name}" for name in HEAD_STATISTICS]
+
+
+def faithfulness_explainers(methods: Sequence[str]) -> list[str]:
+    """Explainers a run with faithfulness scores: its saliency methods, attention rollout, a random order."""
+    return [*methods, *FAITHFULNESS_ATTENTION, "random"]
+
+
+def faithfulness_columns(methods: Sequence[str]) -> list[str]:
+    return [
+        f"faithfulness.{explainer}.{metric}"
+        for explainer in faithfulness_explainers(methods)
+        for metric in FAITHFULNESS_METRICS
+    ]
+
+
+def row_schema(methods: Sequence[str], faithfulness: bool) -> pa.Schema:
+    """The Parquet schema of every partition of a run with these saliency ``methods``."""
+    fields = list(BASE_FIELDS)
+    fields += [pa.field(name, pa.float64()) for name in saliency_share_columns(methods)]
+    fields += [pa.field(name, pa.list_(pa.float32())) for name in head_columns()]
+    if faithfulness:
+        fields += [pa.field(name, pa.float64()) for name in faithfulness_columns(methods)]
+    return pa.schema(fields)
+
+
+def part_path(out: str | Path, index: int) -> Path:
+    """Where partition ``index``'s rows live."""
+    return Path(out) / PARTS_DIR / f"part-{index:05d}.parquet"
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_id(example_id: str) -> str:
+    """A file name for an id: unchanged when it is already safe, else cleaned plus a checksum (no collisions)."""
+    cleaned = _UNSAFE.sub("_", example_id)[:80].lstrip(".") or "_"
+    if cleaned == example_id:
+        return cleaned
+    return f"{cleaned}-{hashlib.sha256(example_id.encode('utf-8')).hexdigest()[:12]}"
+
+
+def explanation_path(out: str | Path, example_id: str) -> Path:
+    """Where a kept example's ``core.Explanation`` is saved (``Explanation.load`` reads it)."""
+    return Path(out) / EXPLANATIONS_DIR / f"{safe_id(example_id)}.npz"
+
+
+__all__ = [
+    "BASE_FIELDS",
+    "EXPLANATIONS_DIR",
+    "FAITHFULNESS_METRICS",
+    "HEADS",
+    "HEADS_SCHEMA",
+    "HEAD_GROUPS",
+    "MANIFEST",
+    "MODEL_SHAPE_KEY",
+    "PARTS_DIR",
+    "SUMMARY",
+    "TOP_K_TYPE",
+    "explanation_path",
+    "faithfulness_columns",
+    "faithfulness_explainers",
+    "head_columns",
+    "part_path",
+    "row_schema",
+    "safe_id",
+]
