@@ -10,7 +10,7 @@ PORT ?= 5006
 MODEL ?=
 MODEL_ARGS := $(if $(MODEL),--args $(foreach m,$(MODEL),--model $(m)),)
 
-.PHONY: setup serve test lint bench clean
+.PHONY: setup serve test load-test lint bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,13 @@ test: $(STAMP)
 	bash scripts/ensure_chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# Not in `make test` (minutes): N browser sessions at once on one server, then its memory after they close.
+# SESSIONS=N changes N (default 10); the figures it prints are in the README ("Memory under load").
+SESSIONS ?= 10
+load-test: $(STAMP)
+	bash scripts/ensure_chromium.sh
+	QA_LENS_LOAD_SESSIONS=$(SESSIONS) $(BIN)/python -m pytest -m load tests/load
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

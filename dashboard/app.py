@@ -1,5 +1,6 @@
 """``panel serve dashboard/app.py [--args --model PATH_OR_ID ...]``: one app per browser session."""
 
+import logging
 import sys
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from dashboard.layout import create_app  # noqa: E402
 # A lost connection (the server stopped or restarted) shows a banner that stays: the page no longer updates.
 DISCONNECTED = "The connection to the server is lost: this page no longer updates. Reload it once the server is back."
 pn.extension("tabulator", notifications=True, disconnect_notification=DISCONNECTED, sizing_mode="stretch_width")
+
+# `panel serve` logs Bokeh's INFO lines only; add the one a burst of closed pages leaves (what memory is held).
+logging.getLogger("dashboard.memory").setLevel(logging.INFO)
 
 arguments = sys.argv[1:]
 create_app(

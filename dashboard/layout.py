@@ -15,6 +15,7 @@ import panel as pn
 import param
 
 from dashboard.controls import SIDEBAR_WIDTH, Controls
+from dashboard.memory import CLOSED_PAGES
 from dashboard.state import ExplorerState
 from dashboard.state.runners import Runner, SyncRunner, ThreadRunner, background_threads
 from dashboard.trust import TrustPanel
@@ -278,8 +279,15 @@ def create_app(
         app.sync_url()
     document = pn.state.curdoc
     if document is not None and document.session_context is not None:
-        # A closed tab's work stops at its next unit instead of running on, and its results are freed.
-        pn.state.on_session_destroyed(lambda _context: app.state.release())
+        # A closed tab's work stops at its next unit instead of running on, and its results are freed;
+        # then the server gives the memory back to the OS (dashboard/memory.py says why that takes more).
+        CLOSED_PAGES.opened(app.state)
+
+        def released(_context: Any) -> None:
+            app.state.release()
+            CLOSED_PAGES.closed()
+
+        pn.state.on_session_destroyed(released)
     return app
 
 

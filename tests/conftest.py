@@ -21,12 +21,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the browser tests last.
+    """Run the browser (and load) tests last.
 
     Playwright's sync API keeps an event loop running in the main thread for as long as its
     session fixture lives; tests that start their own loop with ``asyncio.run`` must come before it.
     """
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    items.sort(key=lambda item: any(item.get_closest_marker(name) for name in ("browser", "load")))
 
 
 @pytest.fixture(scope="session")

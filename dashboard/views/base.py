@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -125,8 +126,26 @@ class PlotView(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ decorations (Bokeh)
 
-    def decoration_hook(self, plot: Any, element: Any) -> None:
-        """HoloViews hook: decorate each rendered figure once, then keep it in step with the state."""
+    @property
+    def decoration_hook(self) -> Callable[[Any, Any], None]:
+        """The HoloViews hook (``hooks=[self.decoration_hook]``) that calls ``decorate_plot``, holding this view weakly.
+
+        Why weakly: HoloViews keeps an element's options, hooks included, in a process-wide registry
+        (``Store._custom_options``) until the element is garbage collected. A hook bound to the view that
+        holds the element kept both alive for good, and with them the page's state, plots and Bokeh
+        models: no closed page was ever freed (tests/load/test_sessions.py counts them).
+        """
+        method = weakref.WeakMethod(self.decorate_plot)
+
+        def hook(plot: Any, element: Any) -> None:
+            bound = method()
+            if bound is not None:
+                bound(plot, element)
+
+        return hook
+
+    def decorate_plot(self, plot: Any, element: Any) -> None:
+        """Decorate each rendered figure once, then keep it in step with the state."""
         key = id(plot.state)
         if key in self._decorated:
             return
