@@ -1,10 +1,14 @@
-"""Dashboard figures at a full 384-token window on MiniLM-L6 (6 layers x 12 heads).
+"""Dashboard figures at a full 384-token window on MiniLM-L6 (6 layers x 12 heads), every one measured in the run.
 
 Prints: the bytes the model view sends (its Bokeh document as JSON, arrays base64-encoded as on
-first load), the bytes of the whole page's document, the bytes a head switch sends (the patch
-Bokeh would put on the websocket), and the time a layer/head switch takes in Python (all views
-updated, measured around ``state.view.head = h``; the browser's drawing is not included).
+first load: every head block-averaged to a 32 x 32 thumbnail) against the bytes of bertviz's own
+``model_view(attention, tokens, html_action="return")`` HTML for the same attentions and tokens
+(bertviz sends every head's full tokens x tokens matrix as JSON numbers), the bytes of the whole
+page's document, the bytes a head switch sends (the patch Bokeh would put on the websocket), and
+the time a layer/head switch takes in Python (all views updated, measured around
+``state.view.head = h``; the browser's drawing is not included).
 
+    .venv/bin/pip install --no-deps bertviz==1.4.1   # once (the ``bench`` extra; model_view needs only IPython, torch)
     .venv/bin/python bench/bench_dashboard.py [--model DIR]
 
 Without ``--model`` it builds the MiniLM QA checkpoint the tests use (core.fixtures.build_minilm_qa_model).
@@ -19,14 +23,13 @@ import statistics
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-BERTVIZ_MODEL_VIEW_BYTES = 479e6
-"""bertviz's model_view HTML for 384 tokens, 6 layers x 12 heads (measured by the project)."""
-
 
 QUESTION = "Who granted Vellmoor its market charter in 1214?"
 
@@ -55,6 +58,24 @@ def document_bytes(viewable: object) -> tuple[int, object]:
     return len(serialize_json(document.to_json(deferred=False))), document
 
 
+def bertviz_model_view_bytes(attentions: np.ndarray, tokens: list[str]) -> tuple[int, int, int]:
+    """UTF-8 bytes of bertviz's model view HTML (``html_action="return"``) for all layers and heads; the bytes of its
+    parameter JSON (the attention matrices); and how many copies of that JSON the HTML holds.
+
+    Its attention argument is what bertviz documents: one ``[1, heads, tokens, tokens]`` tensor per layer.
+    """
+    import torch
+    from bertviz import model_view
+
+    attention = [torch.from_numpy(np.array(layer))[None] for layer in attentions]
+    html = model_view(attention, list(tokens), html_action="return").data
+    marker = "const params = "
+    begin = html.index(marker) + len(marker)
+    end = html.index("; //", begin)
+    params = html[begin:end]
+    return len(html.encode("utf-8")), len(params.encode("utf-8")), html.count(params[:1000])
+
+
 def patch_bytes(events: list) -> int:
     from bokeh.protocol import Protocol
 
@@ -74,6 +95,7 @@ async def main(model: str) -> None:
     from bokeh.document import Document
     from panel.io.state import set_curdoc
 
+    from core.attention import THUMBNAIL_SIZE
     from dashboard import QALensApp
 
     app = QALensApp(models=[model], background=False)
@@ -93,8 +115,24 @@ async def main(model: str) -> None:
 
     # Each measurement renders a fresh app (as each browser session gets its own).
     model_view_bytes, _ = document_bytes(fresh_app(model, state).model_view)
-    ratio = BERTVIZ_MODEL_VIEW_BYTES / model_view_bytes
-    print(f"model view document: {model_view_bytes / 1e6:.3f} MB (bertviz model_view: 479 MB, {ratio:,.0f}x smaller)")
+    layers, heads, tokens, _ = explanation.attentions.shape
+    print(
+        f"model view, ours: {model_view_bytes / 1e6:.3f} MB of Bokeh document JSON (every head block-averaged to a "
+        f"{THUMBNAIL_SIZE} x {THUMBNAIL_SIZE} thumbnail, one image)"
+    )
+    began = time.perf_counter()
+    bertviz_bytes, params_bytes, copies = bertviz_model_view_bytes(explanation.attentions, explanation.tokens)
+    print(
+        f"model view, bertviz {version('bertviz')} model_view(attention, tokens, html_action='return'): "
+        f"{bertviz_bytes / 1e6:.1f} MB of HTML, built in {time.perf_counter() - began:.0f} s: every head's full "
+        f"{tokens} x {tokens} matrix ({layers} x {heads} heads) as JSON numbers, {params_bytes / 1e6:.1f} MB, "
+        f"{copies} cop{'y' if copies == 1 else 'ies'} in the page (raw float32 would be "
+        f"{layers * heads * tokens * tokens * 4 / 1e6:.1f} MB)"
+    )
+    print(
+        f"model view bytes, bertviz / ours: {bertviz_bytes / model_view_bytes:,.0f}x (ours are block-averaged "
+        f"{THUMBNAIL_SIZE} x {THUMBNAIL_SIZE} thumbnails; bertviz sends the full matrices)"
+    )
     attention_bytes, _ = document_bytes(fresh_app(model, state).attention)
     print(f"attention heatmap document: {attention_bytes / 1e6:.3f} MB")
 

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _pyproject_requirements() -> list[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return list(project["dependencies"]) + list(project["optional-dependencies"]["dev"])
+    extras = project["optional-dependencies"]
+    return list(project["dependencies"]) + [requirement for name in sorted(extras) for requirement in extras[name]]
 
 
 def _environment_requirements() -> list[str]:
