@@ -138,8 +138,19 @@ def test_the_report_can_hold_head_importance(tiny_bert_dir: str, tmp_path: Path)
     out = tmp_path / "report.json"
     code = main(
         [
-            "report", "--model", tiny_bert_dir, "--question", QUESTION, "--context", CONTEXT,
-            "--out", str(out), "--no-sanity", "--random-orders", "1", "--heads",
+            "report",
+            "--model",
+            tiny_bert_dir,
+            "--question",
+            QUESTION,
+            "--context",
+            CONTEXT,
+            "--out",
+            str(out),
+            "--no-sanity",
+            "--random-orders",
+            "1",
+            "--heads",
         ]
     )
     assert code == 0

@@ -17,14 +17,13 @@ def table_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """The columns the table shows (the gold answer is the first of the gold answers)."""
     if rows.empty:
         return pd.DataFrame(columns=COLUMNS)
-    gold = rows["gold_answers"].map(lambda answers: "" if answers is None or len(answers) == 0 else str(answers[0]))
     frame = pd.DataFrame(
         {
             "id": rows["id"].astype(str),
             "title": rows["title"].fillna("").astype(str),
             "question": rows["question"].fillna("").astype(str),
             "prediction": rows["prediction"].fillna("").astype(str),
-            "gold": gold,
+            "gold": rows["gold"].astype(str) if "gold" in rows else "",
             "em": rows["em"],
             "f1": rows["f1"],
             "score": rows["score"],

@@ -63,7 +63,8 @@ class HeadAtlas(pn.viewable.Viewer):
         dataset = self.state.dataset
         what = HEAD_STATISTICS.get(dataset.statistic, dataset.statistic)
         group = "right minus wrong answers" if dataset.group == "difference" else f"{dataset.group} answers"
-        self.caption.object = f"Mean {what}, over the {group}. Click a head to look at it in the explorer."
+        note = dataset.group_note()
+        self.caption.object = note or f"Mean {what}, over the {group}. Click a head to look at it in the explorer."
 
     def _on_tap(self, x: float | None = None, y: float | None = None) -> None:
         values = self.state.dataset.head_grid()
@@ -81,7 +82,9 @@ class HeadAtlas(pn.viewable.Viewer):
             pn.pane.Markdown("#### Head atlas", margin=(0, 10)),
             pn.Row(
                 pn.widgets.Select.from_param(dataset.param.statistic, label="Statistic", width=240),
-                pn.widgets.RadioButtonGroup.from_param(dataset.param.group, color="default"),
+                pn.widgets.RadioButtonGroup.from_param(
+                    dataset.param.group, button_type="default", width=360, margin=(28, 10)
+                ),
             ),
             self.caption,
             self.pane,

@@ -28,14 +28,16 @@ class DatasetPage(pn.viewable.Viewer):
         self.atlas = HeadAtlas(state=self.state)
         self.clear = pn.widgets.Button(label="Clear filters", width=140)
         self.clear.on_click(lambda _event: dataset.clear_filters())
-        self.filters = pn.Row(
+        self.filters = pn.FlexBox(
             pn.widgets.Select.from_param(dataset.param.run_dir, label="Run", width=260),
-            pn.widgets.Checkbox.from_param(dataset.param.wrong_only, label="Wrong answers only", margin=(28, 10)),
+            pn.widgets.Checkbox.from_param(
+                dataset.param.wrong_only, label="Wrong answers only", width=170, margin=(30, 10)
+            ),
             pn.widgets.Select.from_param(dataset.param.title, label="Title", width=220),
             pn.widgets.RangeSlider.from_param(dataset.param.f1_range, label="F1", step=0.05, width=180),
             pn.widgets.RangeSlider.from_param(dataset.param.score_range, label="Score", step=0.01, width=180),
             pn.widgets.TextInput.from_param(dataset.param.search, label="Search", width=200),
-            self.clear,
+            pn.Column(pn.Spacer(height=18), self.clear),
             sizing_mode="stretch_width",
         )
 

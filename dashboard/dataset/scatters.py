@@ -17,11 +17,15 @@ import panel as pn
 import param
 
 from dashboard.state import ExplorerState
-from dashboard.theme import ANSWER_COLOR, SELECTION_COLOR
+from dashboard.theme import ANSWER_COLOR, OUTSIDE_COLOR, SELECTION_COLOR
 from dashboard.views.plotting import DEFAULT_TOOLS
 
 RASTERIZE_ABOVE = 20_000
 """Examples beyond which the scatters are rasterized (Datashader) instead of drawn point by point."""
+
+
+OUTCOME_COLORS = {"right": ANSWER_COLOR, "wrong": SELECTION_COLOR, "failed": OUTSIDE_COLOR}
+"""The same colour for an outcome whichever outcomes the run has."""
 
 
 def _outcome(rows: pd.DataFrame) -> pd.Series:
@@ -57,8 +61,8 @@ class RunScatters(pn.viewable.Viewer):
             plot = frame.hvplot.points(rasterize=True, cmap="Blues", **options)
         else:
             plot = frame.hvplot.scatter(
-                by="outcome",
-                color=[ANSWER_COLOR, SELECTION_COLOR, "#999999"],
+                c="outcome",
+                cmap=OUTCOME_COLORS,
                 alpha=0.6,
                 size=18,
                 hover_cols=["id"],
@@ -101,7 +105,7 @@ class RunScatters(pn.viewable.Viewer):
                 "(green: right, orange: wrong, grey: failed to run).</small>",
                 margin=(0, 10),
             ),
-            pn.Row(self.score_pane, self.share_pane, sizing_mode="stretch_width"),
+            pn.GridBox(self.score_pane, self.share_pane, ncols=2, sizing_mode="stretch_width"),
             pn.widgets.Select.from_param(self.state.dataset.param.share_method, label="Saliency shares of", width=300),
             sizing_mode="stretch_width",
         )

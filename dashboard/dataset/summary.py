@@ -20,16 +20,17 @@ def summary_html(state: ExplorerState) -> str:
     if run is None:
         return '<div style="color:#777">No dataset run is open. Start the app with <code>--args --run DIR</code>.</div>'
     summary = run.summary
-    failures = int(summary.get("failures", 0))
     shown = len(dataset.filtered())
+    em = "–" if summary.em is None else f"{summary.em:.1f}"
+    f1 = "–" if summary.f1 is None else f"{summary.f1:.1f}"
     return (
         '<div style="font-family: ui-sans-serif, system-ui, sans-serif">'
-        f'<span style="font-size:26px; font-weight:600">EM {float(summary.get("em", 0)):.1f}</span>'
-        f'<span style="font-size:26px; font-weight:600; margin-left:18px">F1 {float(summary.get("f1", 0)):.1f}</span>'
-        f'<span style="margin-left:18px; color:#555">{int(summary.get("n", 0)):,} examples · '
-        f"{failures:,} failed · {shown:,} shown</span>"
-        f'<div style="color:#555; margin-top:4px">{html_text(summary.get("model", ""))} on '
-        f"{html_text(summary.get('data', ''))} · {float(summary.get('seconds', 0)):.0f} s</div>"
+        f'<span style="font-size:26px; font-weight:600">EM {em}</span>'
+        f'<span style="font-size:26px; font-weight:600; margin-left:18px">F1 {f1}</span>'
+        f'<span style="margin-left:18px; color:#555">{summary.n:,} examples · '
+        f"{summary.failures:,} failed · {shown:,} shown</span>"
+        f'<div style="color:#555; margin-top:4px">{html_text(summary.model)} on '
+        f"{html_text(summary.data)} (SQuAD {html_text(summary.squad_version)}) · {summary.seconds:.3g} s</div>"
         "</div>"
     )
 

@@ -22,8 +22,20 @@ from core.attention import HEAD_STATISTICS
 from dashboard.theme import choices
 
 ALL_TITLES = "(all titles)"
-GROUPS = ("correct", "wrong", "difference")
-SCATTERS = ("score_f1", "saliency_shares")
+GROUPS = ("difference", "correct", "wrong", "all")
+
+
+def _with_first_gold(run: Any) -> pd.DataFrame:
+    """The run's scalar rows plus ``gold``, the first gold answer (the table's column; lists stay on disk)."""
+    from core.dataset import read_rows
+
+    golds = read_rows(run.out, columns=["id", "gold_answers"]).to_pydict()
+    first = {
+        key: (answers[0] if answers else "") for key, answers in zip(golds["id"], golds["gold_answers"], strict=True)
+    }
+    rows = run.rows.copy()
+    rows["gold"] = rows["id"].map(first).fillna("")
+    return rows
 
 
 class DatasetState(param.Parameterized):
@@ -49,7 +61,9 @@ class DatasetState(param.Parameterized):
     statistic = param.Selector(
         default="question_to_answer", objects=choices(HEAD_STATISTICS), doc="The head statistic the atlas shows."
     )
-    group = param.Selector(default="difference", objects=choices(GROUPS), doc="Correct, wrong, or correct - wrong.")
+    group = param.Selector(
+        default="difference", objects=choices(GROUPS), doc="Correct minus wrong, correct, wrong, or every example."
+    )
 
     revision = param.Integer(default=0, doc="Incremented when the filtered examples change (views redraw on it).")
     opened = param.String(default="", doc="Id of the example last opened in the explorer.")
@@ -92,7 +106,7 @@ class DatasetState(param.Parameterized):
         except (OSError, ValueError, KeyError) as error:
             self.param.update(run=None, problem=f"The run at {self.run_dir} cannot be opened: {error}")
             return
-        self._rows = run.rows
+        self._rows = _with_first_gold(run)
         titles = sorted(t for t in self._rows.get("title", pd.Series(dtype=str)).dropna().unique() if t)
         self.param.title.objects = [ALL_TITLES, *titles]
         shares = self.share_columns()
@@ -156,12 +170,23 @@ class DatasetState(param.Parameterized):
             wrong_only=False, title=ALL_TITLES, f1_range=(0.0, 1.0), score_range=(0.0, 1.0), search="", box=None
         )
 
-    def example(self, example_id: str) -> pd.Series:
-        """The row of one example (``KeyError`` with a message when the run has no such id)."""
-        matches = self._rows[self._rows["id"] == example_id]
-        if matches.empty:
-            raise KeyError(f"The run has no example with id {example_id!r}.")
-        return matches.iloc[0]
+    def example(self, example_id: str) -> dict[str, Any]:
+        """Every column of one example, gold answers included (``KeyError`` when the run has no such id)."""
+        if self.run is None:
+            raise KeyError("No dataset run is open.")
+        return self.run.row(example_id)
+
+    def group_note(self) -> str:
+        """Why the atlas is empty for the chosen group ("" when it is not): a group without examples."""
+        heads = None if self.run is None else self.run.heads
+        if heads is None or heads.empty:
+            return "The run has no head statistics (no example was answered)."
+        counts = heads.groupby("group")["count"].first()
+        needed = ("correct", "wrong") if self.group == "difference" else (self.group,)
+        missing = [group for group in needed if not counts.get(group, 0)]
+        if not missing:
+            return ""
+        return f"This run has no {' and no '.join(missing)} answers, so there is nothing to show for this group."
 
     def head_grid(self) -> np.ndarray:
         """The chosen statistic per ``[layer, head]`` for the chosen group (NaN where there is no data)."""

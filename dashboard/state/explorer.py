@@ -325,11 +325,13 @@ class ExplorerState(param.Parameterized):
     def open_dataset_example(self, example_id: str) -> None:
         """Show one example of the dataset run in the explorer: its question, context, model and gold answer."""
         row = self.dataset.example(example_id)
-        model = str(self.dataset.run.summary.get("model") or self.inputs.model)
+        if row.get("error"):
+            raise ValueError(f"Example {example_id!r} could not be run: {row['error']}")
+        model = self.dataset.run.summary.model or self.inputs.model
         if model not in self.inputs.models:
             self.inputs.models = [*self.inputs.models, model]
-        golds = list(row.get("gold_answers") if row.get("gold_answers") is not None else [])
-        starts = list(row.get("gold_starts") if row.get("gold_starts") is not None else [])
+        golds = row.get("gold_answers") or []
+        starts = row.get("gold_starts") or []
         example = Example(
             id=str(row["id"]),
             title=str(row.get("title") or ""),

@@ -32,7 +32,7 @@ class SaliencyBars(TokenBarsView):
     data_on = ("view.target", "result.saliency_revision", "view.scale_without_special")
 
     def __init__(self, **params: Any) -> None:
-        self.compute_button = pn.widgets.Button(label="Compute", button_style="outline", visible=False, width=320)
+        self.compute_button = pn.widgets.Button(label="Compute", variant="outline", visible=False, width=320)
         super().__init__(**params)
         self.compute_button.on_click(lambda _event: self.state.compute_shown_saliency())
         self.layout.insert(2, self.compute_button)
