@@ -10,7 +10,12 @@ PORT ?= 5006
 MODEL ?=
 MODEL_ARGS := $(if $(MODEL),--args $(foreach m,$(MODEL),--model $(m)),)
 
-.PHONY: setup serve test load-test lint bench clean
+RUN ?= runs/examples
+SQUAD_RUN ?= runs/squad-dev
+DATASET_MODEL := $(or $(firstword $(MODEL)),distilbert/distilbert-base-cased-distilled-squad)
+SERVE := $(BIN)/panel serve dashboard/app.py --port $(PORT) --allow-websocket-origin=localhost:$(PORT)
+
+.PHONY: setup serve dataset-examples dataset-squad test load-test lint bench clean
 
 setup: $(STAMP)
 
@@ -22,7 +27,18 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/panel serve dashboard/app.py --port $(PORT) --allow-websocket-origin=localhost:$(PORT) $(MODEL_ARGS)
+	$(SERVE) $(MODEL_ARGS)
+
+# A dataset run over the bundled examples, then the dashboard with its Dataset page (a rerun resumes: seconds).
+dataset-examples: $(STAMP)
+	$(BIN)/python -m core dataset run data/examples.json --model $(DATASET_MODEL) --out $(RUN)
+	$(SERVE) --args --run $(RUN) --model $(DATASET_MODEL)
+
+# The same over the official SQuAD v1.1 dev set (10,570 questions), fetched once into ~/.cache/qa-lens/squad.
+dataset-squad: $(STAMP)
+	$(BIN)/python scripts/fetch_squad.py
+	$(BIN)/python -m core dataset run $(HOME)/.cache/qa-lens/squad/dev-v1.1.json --model $(DATASET_MODEL) --out $(SQUAD_RUN)
+	$(SERVE) --args --run $(SQUAD_RUN) --model $(DATASET_MODEL)
 
 test: $(STAMP)
 	bash scripts/ensure_chromium.sh

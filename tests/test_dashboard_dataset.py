@@ -174,3 +174,28 @@ def test_table_frame_of_an_empty_run_has_the_columns() -> None:
     frame = table_frame(pd.DataFrame())
     assert list(frame.columns) == ["id", "title", "question", "prediction", "gold", "em", "f1", "score", "error"]
 
+
+
+def test_a_large_run_is_rasterized_and_a_small_one_drawn_point_by_point(run_dir: Path, tiny_bert_dir: str) -> None:
+    import holoviews as hv
+    import pandas as pd
+
+    from dashboard.dataset.scatters import RASTERIZE_ABOVE, RunScatters
+
+    scatters = RunScatters(state=opened(run_dir, tiny_bert_dir))
+    assert isinstance(scatters.score_pane.object, hv.Scatter)  # the run's own few points
+    generator = np.random.default_rng(0)
+    count = RASTERIZE_ABOVE + 1
+    big = pd.DataFrame(
+        {
+            "id": [f"x{i}" for i in range(count)],
+            "score": generator.random(count),
+            "f1": generator.random(count),
+            "correct": pd.array(generator.random(count) > 0.5, dtype="boolean"),
+        }
+    )
+    plot = scatters._scatter(big, "score", "f1", "score", "F1")
+    assert not isinstance(plot, hv.Scatter)
+    rendered = hv.render(plot)  # Datashader aggregates the points into one image
+    images = [glyph for glyph in rendered.renderers if type(glyph.glyph).__name__ == "Image"]
+    assert images, [type(glyph.glyph).__name__ for glyph in rendered.renderers]
