@@ -83,7 +83,7 @@ class HeadAtlas(pn.viewable.Viewer):
             pn.Row(
                 pn.widgets.Select.from_param(dataset.param.statistic, label="Statistic", width=240),
                 pn.widgets.RadioButtonGroup.from_param(
-                    dataset.param.group, button_type="default", width=360, margin=(28, 10)
+                    dataset.param.group, color="default", width=360, margin=(28, 10)
                 ),
             ),
             self.caption,
