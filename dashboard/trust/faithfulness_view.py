@@ -82,6 +82,12 @@ class FaithfulnessView(TrustView):
         super().__init__(**params)
         self.table.param.watch(self._on_row, ["selection"])
         self.curve_choice = pn.widgets.RadioButtonGroup.from_param(self.result.param.curve, color="default")
+        self.precision_choice = pn.widgets.Select.from_param(
+            self.result.param.precision,
+            name="Precision",
+            width=160,
+            description="float32: exact. bfloat16: faster where the CPU has it; its curves can differ by tens of %.",
+        )
         self.result.param.watch(self._rebuild, ["report"])
         self.state.result.param.watch(self._on_new_explanation, ["result_id"])
         self._rebuild()
@@ -198,7 +204,7 @@ class FaithfulnessView(TrustView):
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
             pn.pane.Markdown(f"#### {self.title}\n<small>{self.description}</small>", margin=(0, 10)),
-            self.controls(),
+            pn.Row(self.controls(), self.precision_choice),
             self.curve_choice,
             self.summary,
             self.plot,
