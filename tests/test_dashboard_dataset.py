@@ -175,7 +175,6 @@ def test_table_frame_of_an_empty_run_has_the_columns() -> None:
     assert list(frame.columns) == ["id", "title", "question", "prediction", "gold", "em", "f1", "score", "error"]
 
 
-
 def test_a_large_run_is_rasterized_and_a_small_one_drawn_point_by_point(run_dir: Path, tiny_bert_dir: str) -> None:
     import holoviews as hv
     import pandas as pd
