@@ -57,9 +57,10 @@ the integrand is still under-resolved, so its estimate is ``c_2`` itself (there 
 (1%) AND its completeness delta is within 1% of ``|F(input) - F(baseline)|`` (or the float32 floor
 of the outputs, never a fixed absolute amount, so a small difference cannot hide a large relative
 error). captum computes one target per call and cannot add nodes to an earlier call's, so this is a
-dozen lines of autograd instead. Measured on real MiniLM-L6 weights with a fitted QA head
-(``core.fixtures.build_minilm_probe``): 21 nodes reached maps within 0.06-0.13% of a 256-step
-reference where Gauss-Legendre 6 -> 12 -> 24 spent 84 evaluations (bench/bench_core.py).
+dozen lines of autograd instead. Measured on the fine-tuned MiniLM-L6 and on the probe
+(``core.fixtures.build_minilm_probe``), three inputs each: 21 nodes gave maps within 0.04-0.34% of a
+256-step reference on two inputs, 41 nodes 0.03% on the third; 1.7x to 3.3x faster than captum's
+tutorial recipe at 50 steps (bench/bench_core.py).
 """
 
 from __future__ import annotations
@@ -84,8 +85,7 @@ from core.types import IG_BASELINES, Baseline, Method, Target, TokenScores
 IG_METHOD = "nested trapezoid, Gregory end corrections (5, 10, 20, 40, 80 intervals)"
 IG_START_STEPS = 6
 """Nodes of the first level (5 intervals); each further level doubles the intervals: 6, 11, 21, 41, 81 nodes.
-Starting at 6 stopped at 21 nodes on the trained probe's inputs; starting at 5 (5, 9, 17, 33) or 7 (7, 13, 25)
-stopped at 33 or 25 for the same accuracy."""
+On trained weights 11 nodes left 1-31% map error and 21 nodes 0.05-2.4% (bench/bench_ig_levels.py)."""
 IG_MAX_STEPS = 81
 """Most nodes spent on one window (levels beyond this are not started); a target still outside the tolerance
 then ends with ``converged`` false."""
