@@ -51,7 +51,7 @@ difference of logits, is integrated like any other scalar. A level's error is
 estimated on the map itself from ``c_k``, the relative L2 change from the previous level: from the third
 level on, ``c_k / 10``. For a rule of order 4 Richardson's estimate of the finer level's error is
 ``c_k / 15``; the factor 1.5 covers levels not yet in the asymptotic regime (measured on the fine-tuned
-MiniLM-L6 at 21 nodes: true error up to 1.2x ``c_k / 15``, bench/bench_ig_levels.py). At the second level
+MiniLM-L6 at 21 nodes: true error up to 1.3x ``c_k / 15``, bench/bench_ig_levels.py). At the second level
 the integrand is still under-resolved, so its estimate is ``c_2`` itself (there the true error measured
 0.1-0.4x ``c_2``). A target has converged when that estimate is within the tolerance
 (1%) AND its completeness delta is within 1% of ``|F(input) - F(baseline)|`` (or the float32 floor
