@@ -195,6 +195,11 @@ class QALensApp(pn.viewable.Viewer):
             "whatif": self.whatif,
         }
 
+    def resync_views(self) -> None:
+        """Send every view's current content again (the served app does this once the page has loaded)."""
+        if self.state.result.explanation is not None:
+            self.fan_out.refresh()
+
     def sync_url(self) -> None:
         """Keep model, example, question, layer, head, method and target in the page URL (served only)."""
         location = pn.state.location
@@ -282,6 +287,10 @@ def create_app(
         # A closed tab's work stops at its next unit instead of running on, and its results are freed;
         # then the server gives the memory back to the OS (dashboard/memory.py says why that takes more).
         CLOSED_PAGES.opened(app.state)
+        # The plots update through StateFanOut under pn.io.unlocked, which writes to the connections of the
+        # moment: an answer that lands before the page's websocket subscribes is drawn on the server but never
+        # sent (seen under load in tests/browser/test_hardening.py). Once the page has loaded, send them again.
+        pn.state.onload(app.resync_views)
 
         def released(_context: Any) -> None:
             app.state.release()

@@ -364,3 +364,24 @@ def test_what_if_shows_the_new_answer_beside_the_original_escaped(tiny_bert_dir:
         assert not panel.undo.disabled
 
     in_loop(body)
+
+
+def test_resync_sends_every_plot_again_without_changing_the_state(tiny_bert_dir: str) -> None:
+    """A page that subscribed after the answer landed gets every plot's children and figures again."""
+
+    def body() -> None:
+        app = make_app(tiny_bert_dir)
+        render(app)
+        result_id = app.state.result.result_id
+        sent: list[str] = []
+        for name in ("attention", "head_view", "model_view", "saliency_heatmap"):
+            view = app.views[name]
+            view.body.param.watch(lambda _event, name=name: sent.append(name), ["objects"])
+        tokens = list(app.state.selection.tokens)
+        app.resync_views()
+        assert sorted(sent) == ["attention", "head_view", "model_view", "saliency_heatmap"]
+        assert app.state.result.result_id == result_id and list(app.state.selection.tokens) == tokens
+        for name in ("attention", "head_view", "model_view", "saliency_heatmap"):
+            assert app.views[name].body.objects == [app.views[name].pane]
+
+    in_loop(body)

@@ -216,6 +216,8 @@ class PlotView(pn.viewable.Viewer):
             return
         if self.body.objects != [self.pane]:
             self.body.objects = [self.pane]
+        else:  # the same child: send it again anyway, in case the page missed the change that put it there
+            self.body.param.trigger("objects")
 
     def build(self) -> Any:
         raise NotImplementedError

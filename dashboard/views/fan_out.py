@@ -84,6 +84,17 @@ class StateFanOut:
         changed = {f"{prefix}.{event.name}" if prefix else event.name for event in events}
         pn.state.execute(partial(self._dispatch, changed), schedule="auto")
 
+    def refresh(self) -> None:
+        """Call every subscriber as if all it follows had changed, without changing the state.
+
+        For a page that connects after results arrived: updates dispatched before its websocket
+        subscribed never reach it (``pn.io.unlocked`` writes to the connections of that moment), so
+        the served app calls this once the page has loaded (``pn.state.onload``).
+        """
+        followed = [paths for paths, _callback in self._subscribers.values()]
+        if followed:
+            self._dispatch(set().union(*followed))
+
     def _dispatch(self, changed: set[str]) -> None:
         began = time.perf_counter()
         with pn.io.unlocked(), batched_model_updates(pn.state.curdoc):
