@@ -53,7 +53,7 @@ level on, ``c_k / 10``. For a rule of order 4 Richardson's estimate of the finer
 ``c_k / 15``; the factor 1.5 covers levels not yet in the asymptotic regime (measured on the fine-tuned
 MiniLM-L6 at 21 nodes: true error up to 1.3x ``c_k / 15``, bench/bench_ig_levels.py). At the second level
 the integrand is still under-resolved, so its estimate is ``c_2`` itself (there the true error measured
-0.1-0.4x ``c_2``). A target has converged when that estimate is within the tolerance
+0.05-0.4x ``c_2``). A target has converged when that estimate is within the tolerance
 (1%) AND its completeness delta is within 1% of ``|F(input) - F(baseline)|`` (or the float32 floor
 of the outputs, never a fixed absolute amount, so a small difference cannot hide a large relative
 error). captum computes one target per call and cannot add nodes to an earlier call's, so this is a

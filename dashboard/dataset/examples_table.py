@@ -65,7 +65,11 @@ class ExamplesTable(pn.viewable.Viewer):
         example_id = str(frame.iloc[event.row]["id"])
         if frame.iloc[event.row]["error"]:
             return  # an error row has no answer to explore
-        self.state.open_dataset_example(example_id)
+        try:
+            self.state.open_dataset_example(example_id)
+        except (KeyError, ValueError, OSError) as error:  # the run changed on disk, or the row cannot be opened
+            self.state.dataset.problem = f"Example {example_id} cannot be opened: {error}"
+            return
         self.state.dataset.param.update(opened=example_id, look=True)
 
     def __panel__(self) -> pn.viewable.Viewable:
