@@ -8,7 +8,10 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from collections.abc import Iterator  # noqa: E402
+
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from core.fixtures import ARCHITECTURES, build_minilm_probe, build_minilm_qa_model, build_tiny_qa_model  # noqa: E402
 
@@ -18,6 +21,18 @@ CORE_ARCHITECTURES = ["bert", "distilbert", "roberta"]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives Debian's Chromium through Playwright against `panel serve`")
+
+
+@pytest.fixture()
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models gain nothing from intra-op threads; on a busy machine their hand-offs made tests 15x slower.
+
+    Modules use it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

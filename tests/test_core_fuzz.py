@@ -11,12 +11,11 @@ around ``MAX_WINDOWS`` windows. The tiny models (128 tokens) keep it fast; a fai
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
 import pytest
-import torch
 
 import core
 from core.encoding import MAX_QUESTION_SHARE, encode
@@ -91,13 +90,7 @@ def _question_and_context(rng: random.Random) -> tuple[str, str]:
     return _text(rng, 3) or "who?", rng.choice(["x", "ab ", "🎉", "東", "\u0301a"]) * rng.randrange(50, 1500)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from intra-op threads; on a busy machine their hand-offs made this 15x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
