@@ -232,6 +232,17 @@ def test_the_embedded_cluster_runs_without_malloc_trimming_or_profiler(client: C
     assert all(info["nthreads"] == 1 for info in client.scheduler_info()["workers"].values())
 
 
+def test_the_embedded_cluster_drops_the_malloc_variable_an_earlier_dask_cluster_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A plain LocalCluster's nanny writes MALLOC_TRIM_THRESHOLD_=65536 into the parent's os.environ.
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    with embedded_cluster(1) as fresh:
+        assert set(fresh.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}
+        assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"
+
+
 def test_a_model_that_cannot_load_fails_once_up_front(client: Client, data_file: Path, tmp_path: Path) -> None:
     not_a_model = tmp_path / "not-a-model"
     not_a_model.mkdir()

@@ -75,6 +75,11 @@ DASK_SETTINGS: dict[str, Any] = {
 }
 """The two Dask settings the embedded cluster changes (``None`` removes the nanny's variable)."""
 
+MALLOC_TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
+"""glibc reads it when a process starts; any value also fixes the mmap threshold, so torch's large tensors are
+mapped and unmapped on every pass. Dask's nanny writes it into the *parent's* ``os.environ`` when it spawns a
+worker, so one plain ``LocalCluster`` earlier in a process would hand it to every later cluster's workers."""
+
 PLUGIN_PREFIX = "qa-lens-model"
 
 
@@ -480,18 +485,37 @@ def machine_cpus() -> int:
 
 @contextmanager
 def embedded_cluster(workers: int | None = None, **cluster_options: Any) -> Iterator[Client]:
-    """A ``LocalCluster`` of ``workers`` single-threaded processes with ``DASK_SETTINGS``, and its client."""
+    """A ``LocalCluster`` of ``workers`` single-threaded processes with ``DASK_SETTINGS``, and its client.
+
+    Its workers start without ``MALLOC_TRIM_THRESHOLD_`` even when an earlier Dask cluster in this process
+    left the variable in ``os.environ`` (it is removed for the cluster's lifetime, then restored).
+    """
     import dask
     from distributed import Client, LocalCluster
 
     count = workers or machine_cpus()
     options = {"dashboard_address": ":0", "silence_logs": logging.ERROR, **cluster_options}
     with (
+        _environment_without(MALLOC_TRIM_VARIABLE),
         dask.config.set(DASK_SETTINGS),
         LocalCluster(n_workers=count, threads_per_worker=1, processes=True, **options) as cluster,
         Client(cluster) as client,
     ):
         yield client
+
+
+@contextmanager
+def _environment_without(name: str) -> Iterator[None]:
+    """Remove ``name`` from ``os.environ`` for the block (workers spawned or respawned then do not inherit it),
+    then put back the value it had."""
+    previous = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def _keep_missing_explanations(
