@@ -10,7 +10,11 @@ in one run, every configuration computing the same answers and gradient x input 
   (one thread per worker, the two Dask settings of ``core.dataset.run.DASK_SETTINGS``);
 - ``LocalCluster 1 worker, Dask defaults``: the same with a plain ``LocalCluster`` (the nanny's
   ``MALLOC_TRIM_THRESHOLD_=65536`` and the 10 ms profiler on), to measure what those settings cost;
-- ``serial, 2 torch threads``: one process using both cores.
+- ``serial, 2 torch threads``: one process using both cores;
+- ``bare passes (floor)``: only the arithmetic a serial run cannot skip, on the same length-sorted batches
+  (``core.dataset.rows.BATCH_TOKENS``): one forward with attentions and two backward passes to the word
+  embeddings (start and end), and nothing else (no spans, statistics, rows or files). Its ratio is the
+  most any float32 implementation of these rows gets from removing passes and overhead.
 
 Every configuration first runs a few questions untimed (model loaded, torch warmed up); then the N
 questions are cut into ``--rounds`` slices and every configuration runs each slice in turn, so a change in
@@ -49,7 +53,11 @@ sys.path.insert(0, str(ROOT))
 from core import explain, load_model  # noqa: E402
 from core.dataset import embedded_cluster, explain_dataset, read_dataset  # noqa: E402
 from core.dataset.reading import DatasetExample  # noqa: E402
+from core.dataset.rows import BATCH_TOKENS  # noqa: E402
+from core.encoding import Window, encode  # noqa: E402
 from core.fixtures import build_minilm_qa_model  # noqa: E402
+from core.inputs import batch_inputs  # noqa: E402
+from core.models import LoadedModel  # noqa: E402
 
 FINE_TUNED = Path.home() / ".cache" / "qa-lens" / "models" / "minilm-l6-squad"
 WARM_UP = 8
@@ -118,6 +126,31 @@ def write_slice(path: Path, examples: list[DatasetExample]) -> Path:
     return path
 
 
+def bare_passes(loaded: LoadedModel, examples: list[DatasetExample]) -> None:
+    """The floor: each example's first window in length-sorted batches of at most ``BATCH_TOKENS`` tokens, one
+    forward with attentions and a backward per target (the best span's start and end stand in for the answer)."""
+    model = loaded.model
+    windows = sorted(
+        (encode(loaded.tokenizer, e.question, e.context).windows[0] for e in examples), key=lambda w: w.length
+    )
+    batches: list[list[Window]] = [[]]
+    for window in windows:
+        if batches[-1] and window.length * (len(batches[-1]) + 1) > BATCH_TOKENS:
+            batches.append([])
+        batches[-1].append(window)
+    for batch in batches:
+        inputs = batch_inputs(loaded, batch)
+        with torch.no_grad():
+            embeddings = model.get_input_embeddings()(inputs.pop("input_ids"))
+        embeddings.requires_grad_()
+        output = model(inputs_embeds=embeddings, output_attentions=True, **inputs)
+        rows = torch.arange(len(batch))
+        starts = output.start_logits.detach().argmax(-1)
+        ends = output.end_logits.detach().argmax(-1)
+        torch.autograd.grad(output.start_logits[rows, starts].sum(), embeddings, retain_graph=True)
+        torch.autograd.grad(output.end_logits[rows, ends].sum(), embeddings)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=200, help="questions timed per configuration")
@@ -170,6 +203,7 @@ def main() -> int:
                 workers_cpu(defaults),
             ),
             Configuration("serial, 2 torch threads", lambda p, e: dataset_run(p, e, serial=True), torch_threads=2),
+            Configuration("bare passes (floor, 1 thread)", lambda _p, e: bare_passes(loaded, e)),
         ]
         warm_path = write_slice(scratch / "warm-up.jsonl", warm_up)
         for configuration in configurations:
