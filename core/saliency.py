@@ -394,6 +394,31 @@ def _node_maps(
     return maps.detach().double().cpu().numpy(), outputs.detach().double().cpu().numpy()
 
 
+def path_integrand(
+    loaded: LoadedModel,
+    window: Window,
+    outputs: Mapping[Target, TargetOutput],
+    alphas: np.ndarray,
+    *,
+    baseline: Baseline = "pad",
+    batch: int = IG_INTERNAL_BATCH,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The integrand at path points ``alphas``: maps ``[points, targets, tokens]`` and outputs ``F [points, targets]``.
+
+    What ``integrated_gradients`` samples, exposed so a quadrature rule can be judged on a real integrand
+    (bench/bench_ig_bound.py). A single baseline only (``average`` is a mean of integrals, not one integrand).
+    """
+    if baseline == "average":
+        raise ValueError("path_integrand takes a single baseline (pad, mask or zero), not 'average'.")
+    start = next(iter(distinct_baselines(loaded, window, baseline).values()))
+    difference = input_embeddings(loaded, window.input_ids) - start
+    forward = TargetForward(loaded, window, outputs)
+    points = np.asarray(alphas, dtype=np.float64)
+    with fast_attention(loaded):
+        pieces = [_node_maps(forward, start, difference, points[i : i + batch]) for i in range(0, len(points), batch)]
+    return np.concatenate([piece[0] for piece in pieces]), np.concatenate([piece[1] for piece in pieces])
+
+
 def completeness_met(
     delta: float, output_difference: float, outputs: tuple[float, float], tolerance: float = IG_TOLERANCE
 ) -> bool:

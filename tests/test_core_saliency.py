@@ -331,6 +331,24 @@ def test_integrated_gradients_refine_on_nested_nodes_and_say_when_they_stop(tiny
         handle.remove()
 
 
+def test_the_path_integrand_is_what_integrated_gradients_integrates(tiny_bert_dir: str) -> None:
+    loaded = core.load_model(tiny_bert_dir)
+    window = encode(loaded.tokenizer, QUESTION, CONTEXT, max_length=128).windows[0]
+    context = window.context_positions()
+    start, end = int(context[0]), int(context[2]) + 1
+    outputs = core_saliency.answer_outputs(window, start, end)
+    nodes = np.linspace(0.0, 1.0, 11)
+    maps, values = core_saliency.path_integrand(loaded, window, outputs, nodes, batch=4)
+    assert maps.shape == (11, 2, window.length) and values.shape == (11, 2)
+    fixed = core_saliency.integrated_gradients_both(loaded, window, start, end, n_steps=11, max_steps=11)
+    integral = np.tensordot(core_saliency.gregory_weights(10), maps, axes=(0, 0))
+    for index, target in enumerate(("start", "end")):
+        np.testing.assert_allclose(integral[index], fixed[target].scores, rtol=1e-4, atol=1e-6)
+        assert values[-1, index] - values[0, index] == pytest.approx(fixed[target].output_difference, abs=1e-5)
+    with pytest.raises(ValueError, match="single baseline"):
+        core_saliency.path_integrand(loaded, window, outputs, nodes, baseline="average")
+
+
 def test_the_completeness_test_is_relative_even_when_the_output_barely_moves() -> None:
     """A small |F(x) - F(x')| must not let a large relative completeness error through (no absolute 1e-3)."""
     assert not core_saliency.completeness_met(delta=5e-4, output_difference=1e-3, outputs=(2.0, 2.001))
