@@ -14,7 +14,9 @@ in one run, every configuration computing the same answers and gradient x input 
 - ``bare passes (floor)``: only the arithmetic a serial run cannot skip, on the same length-sorted batches
   (``core.dataset.rows.BATCH_TOKENS``): one forward with attentions and two backward passes to the word
   embeddings (start and end), and nothing else (no spans, statistics, rows or files). Its ratio is the
-  most any float32 implementation of these rows gets from removing passes and overhead.
+  most any float32 implementation of these rows gets from removing passes and overhead;
+- ``bare passes, bfloat16``: the same under ``torch.autocast("cpu", torch.bfloat16)`` (this CPU's bfloat16
+  units where it has them): what giving up float32 would buy, as a bound, not as something a run does.
 
 Every configuration first runs a few questions untimed (model loaded, torch warmed up); then the N
 questions are cut into ``--rounds`` slices and every configuration runs each slice in turn, so a change in
@@ -126,7 +128,7 @@ def write_slice(path: Path, examples: list[DatasetExample]) -> Path:
     return path
 
 
-def bare_passes(loaded: LoadedModel, examples: list[DatasetExample]) -> None:
+def bare_passes(loaded: LoadedModel, examples: list[DatasetExample], bfloat16: bool = False) -> None:
     """The floor: each example's first window in length-sorted batches of at most ``BATCH_TOKENS`` tokens, one
     forward with attentions and a backward per target (the best span's start and end stand in for the answer)."""
     model = loaded.model
@@ -143,7 +145,8 @@ def bare_passes(loaded: LoadedModel, examples: list[DatasetExample]) -> None:
         with torch.no_grad():
             embeddings = model.get_input_embeddings()(inputs.pop("input_ids"))
         embeddings.requires_grad_()
-        output = model(inputs_embeds=embeddings, output_attentions=True, **inputs)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            output = model(inputs_embeds=embeddings, output_attentions=True, **inputs)
         rows = torch.arange(len(batch))
         starts = output.start_logits.detach().argmax(-1)
         ends = output.end_logits.detach().argmax(-1)
@@ -204,6 +207,7 @@ def main() -> int:
             ),
             Configuration("serial, 2 torch threads", lambda p, e: dataset_run(p, e, serial=True), torch_threads=2),
             Configuration("bare passes (floor, 1 thread)", lambda _p, e: bare_passes(loaded, e)),
+            Configuration("bare passes, bfloat16 (1 thread)", lambda _p, e: bare_passes(loaded, e, bfloat16=True)),
         ]
         warm_path = write_slice(scratch / "warm-up.jsonl", warm_up)
         for configuration in configurations:
