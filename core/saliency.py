@@ -410,12 +410,14 @@ def path_integrand(
     """
     if baseline == "average":
         raise ValueError("path_integrand takes a single baseline (pad, mask or zero), not 'average'.")
-    start = next(iter(distinct_baselines(loaded, window, baseline).values()))
-    difference = input_embeddings(loaded, window.input_ids) - start
+    points = np.asarray(alphas, dtype=np.float64).reshape(-1)
+    if len(points) == 0:
+        raise ValueError("path_integrand needs at least one path point.")
+    origin = next(iter(distinct_baselines(loaded, window, baseline).values()))
+    difference = input_embeddings(loaded, window.input_ids) - origin
     forward = TargetForward(loaded, window, outputs)
-    points = np.asarray(alphas, dtype=np.float64)
     with fast_attention(loaded):
-        pieces = [_node_maps(forward, start, difference, points[i : i + batch]) for i in range(0, len(points), batch)]
+        pieces = [_node_maps(forward, origin, difference, points[i : i + batch]) for i in range(0, len(points), batch)]
     return np.concatenate([piece[0] for piece in pieces]), np.concatenate([piece[1] for piece in pieces])
 
 

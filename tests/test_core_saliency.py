@@ -347,6 +347,8 @@ def test_the_path_integrand_is_what_integrated_gradients_integrates(tiny_bert_di
         assert values[-1, index] - values[0, index] == pytest.approx(fixed[target].output_difference, abs=1e-5)
     with pytest.raises(ValueError, match="single baseline"):
         core_saliency.path_integrand(loaded, window, outputs, nodes, baseline="average")
+    with pytest.raises(ValueError, match="at least one path point"):
+        core_saliency.path_integrand(loaded, window, outputs, np.array([]))
 
 
 def test_the_completeness_test_is_relative_even_when_the_output_barely_moves() -> None:
