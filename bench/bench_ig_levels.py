@@ -1,7 +1,7 @@
 """Integrated gradients level by level: each level's true map error against core's estimate of it.
 
 ```bash
-.venv/bin/python bench/bench_ig_levels.py [--model probe|DIR] [--inputs ID ...]
+.venv/bin/python bench/bench_ig_levels.py [--model probe|DIR] [--inputs ID ...] [--squad N]
 ```
 
 For each input, ``core.saliency.integrated_gradients_both`` refines through every level (6, 11, 21, 41,
@@ -12,6 +12,8 @@ levels Richardson with a margin), and the completeness delta relative to ``|F(x)
 stopping rule is sound when every level at which it would stop (estimate and completeness within the
 tolerance) has a true error within the tolerance too; far below the tolerance (errors of 1e-4 and less)
 an estimate may fall under its true error without changing any decision, and the printout says where.
+``--squad N`` adds the first N questions of SQuAD v1.1 dev (``scripts/fetch_squad.py`` must have cached it), so
+the rule is checked on real questions and contexts, not only on the bundled examples.
 """
 
 from __future__ import annotations
@@ -26,17 +28,29 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_core import EXAMPLE_INPUTS, example_cases, our_reference, relative_l2  # noqa: E402
+from bench_core import EXAMPLE_INPUTS, Case, example_cases, make_case, our_reference, relative_l2  # noqa: E402
+from bench_dataset import squad_dev  # noqa: E402
 
 import core  # noqa: E402
 from core import saliency as core_saliency  # noqa: E402
 from core.fixtures import build_minilm_probe  # noqa: E402
 
 
+def squad_cases(loaded: core.LoadedModel, count: int) -> list[Case]:
+    """The first ``count`` SQuAD v1.1 dev questions, each explained in its answer window."""
+    if count <= 0:
+        return []
+    from core.dataset import read_dataset
+
+    examples = read_dataset(squad_dev()).examples[:count]
+    return [make_case(loaded, f"squad {e.id}", e.question, e.context, e.answers[0]) for e in examples]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="probe", help="probe (default) or a QA checkpoint directory")
     parser.add_argument("--inputs", nargs="+", default=list(EXAMPLE_INPUTS), help="bundled example ids")
+    parser.add_argument("--squad", type=int, default=0, help="also the first N SQuAD v1.1 dev questions")
     parser.add_argument("--reference-steps", type=int, default=256)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -46,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_ig_levels: {model}; tolerance {core_saliency.IG_TOLERANCE:g}")
         worst = 0.0
         wrong_stops: list[str] = []
-        for case in example_cases(loaded, args.inputs):
+        for case in example_cases(loaded, args.inputs) + squad_cases(loaded, args.squad):
             levels: list[dict[str, core_saliency.IntegratedGradientsResult]] = []
             core_saliency.integrated_gradients_both(
                 loaded, case.window, case.start, case.end, tolerance=1e-12, max_steps=81, on_level=levels.append
