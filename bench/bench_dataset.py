@@ -55,8 +55,8 @@ sys.path.insert(0, str(ROOT))
 from core import explain, load_model  # noqa: E402
 from core.dataset import embedded_cluster, explain_dataset, read_dataset  # noqa: E402
 from core.dataset.reading import DatasetExample  # noqa: E402
-from core.dataset.rows import BATCH_TOKENS  # noqa: E402
-from core.encoding import Window, encode  # noqa: E402
+from core.dataset.rows import BATCH_TOKENS, length_batches  # noqa: E402
+from core.encoding import encode  # noqa: E402
 from core.fixtures import build_minilm_qa_model  # noqa: E402
 from core.inputs import batch_inputs  # noqa: E402
 from core.models import LoadedModel  # noqa: E402
@@ -129,18 +129,12 @@ def write_slice(path: Path, examples: list[DatasetExample]) -> Path:
 
 
 def bare_passes(loaded: LoadedModel, examples: list[DatasetExample], bfloat16: bool = False) -> None:
-    """The floor: each example's first window in length-sorted batches of at most ``BATCH_TOKENS`` tokens, one
+    """The floor: each example's first window in the run's length-sorted batches (``length_batches``), one
     forward with attentions and a backward per target (the best span's start and end stand in for the answer)."""
     model = loaded.model
-    windows = sorted(
-        (encode(loaded.tokenizer, e.question, e.context).windows[0] for e in examples), key=lambda w: w.length
-    )
-    batches: list[list[Window]] = [[]]
-    for window in windows:
-        if batches[-1] and window.length * (len(batches[-1]) + 1) > BATCH_TOKENS:
-            batches.append([])
-        batches[-1].append(window)
-    for batch in batches:
+    windows = [encode(loaded.tokenizer, e.question, e.context).windows[0] for e in examples]
+    for indices in length_batches([w.length for w in windows], BATCH_TOKENS):
+        batch = [windows[i] for i in indices]
         inputs = batch_inputs(loaded, batch)
         with torch.no_grad():
             embeddings = model.get_input_embeddings()(inputs.pop("input_ids"))

@@ -240,7 +240,7 @@ def error_row(item: DatasetItem, message: str) -> dict[str, Any]:
     }
 
 
-def _batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
+def length_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
     """Indices grouped into padded batches of at most ``budget`` tokens, shortest first (little padding)."""
     batches: list[list[int]] = []
     current: list[int] = []
@@ -268,7 +268,7 @@ def _answer_pass(
     jobs = [(p, index) for p in multi for index in range(len(p.encoding.windows))]
     starts: dict[tuple[int, int], np.ndarray] = {}
     ends: dict[tuple[int, int], np.ndarray] = {}
-    for batch in _batches([p.encoding.windows[i].length for p, i in jobs], batch_tokens):
+    for batch in length_batches([p.encoding.windows[i].length for p, i in jobs], batch_tokens):
         began = time.perf_counter()
         members = [jobs[j] for j in batch]
         windows = [p.encoding.windows[i] for p, i in members]
@@ -308,7 +308,7 @@ def _fused_pass(
     full_explanation = settings.faithfulness or "integrated_gradients" in settings.methods
     failed: dict[int, str] = {}
     embedding_layer = loaded.model.get_input_embeddings()
-    for batch in _batches([p.window.length for p in pending], batch_tokens):
+    for batch in length_batches([p.window.length for p in pending], batch_tokens):
         began = time.perf_counter()
         members = [pending[j] for j in batch]
         windows = [p.window for p in members]
@@ -521,6 +521,7 @@ def saliency_shares(
 
 __all__ = [
     "BATCH_TOKENS",
+    "length_batches",
     "EXPLAIN_OPTIONS",
     "FAITHFULNESS_ERASER_FRACTIONS",
     "FAITHFULNESS_FRACTIONS",
