@@ -20,7 +20,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.encoding import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE, MAX_WINDOWS, encode  # noqa: E402
+from core import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE, MAX_WINDOWS, encode  # noqa: E402
 from core.fixtures import minilm_tokenizer  # noqa: E402
 
 QUESTION = "When did the library open?"

@@ -56,14 +56,19 @@ from captum.attr import IntegratedGradients, LayerIntegratedGradients  # noqa: E
 from transformers import AutoModelForQuestionAnswering, DistilBertConfig, PreTrainedModel  # noqa: E402
 
 import core  # noqa: E402
-from core import saliency as core_saliency  # noqa: E402
-from core.compute import fast_attention  # noqa: E402
-from core.encoding import Window  # noqa: E402
-from core.examples import find_example  # noqa: E402
-from core.explain import answer_window  # noqa: E402
-from core.fixtures import build_minilm_probe  # noqa: E402
-from core.fixtures.minilm import minilm_qa_model, minilm_tokenizer  # noqa: E402
-from core.inputs import input_embeddings  # noqa: E402
+from core import (
+    Window,  # noqa: E402
+    answer_window,  # noqa: E402
+    attribution,  # noqa: E402
+    fast_attention,  # noqa: E402
+    find_example,  # noqa: E402
+    input_embeddings,  # noqa: E402
+)
+from core.fixtures import (  # noqa: E402
+    build_minilm_probe,  # noqa: E402
+    minilm_qa_model,
+    minilm_tokenizer,
+)
 from core.types import TARGETS, Target  # noqa: E402
 
 transformers.logging.set_verbosity_error()
@@ -261,7 +266,7 @@ class RecipeInputs:
 
 def recipe_inputs(loaded: core.LoadedModel, case: Case) -> RecipeInputs:
     ids = torch.tensor([case.window.input_ids])
-    ref = torch.tensor([core_saliency.baseline_ids(loaded, case.window)])
+    ref = torch.tensor([attribution.baseline_ids(loaded, case.window)])
     extra = {"attention_mask": torch.ones_like(ids)}
     if case.window.token_type_ids is not None:
         extra["token_type_ids"] = torch.tensor([case.window.token_type_ids])
@@ -297,7 +302,7 @@ def recipe_attribute(
 
 def our_reference(loaded: core.LoadedModel, case: Case, steps: int) -> dict[Target, np.ndarray]:
     """Our definition converged: core's rule as one fixed level of ``steps + 1`` nodes."""
-    results = core_saliency.integrated_gradients_both(
+    results = attribution.integrated_gradients_both(
         loaded, case.window, case.start, case.end, n_steps=steps + 1, max_steps=steps + 1
     )
     return {target: results[target].scores.astype(np.float64) for target in TARGETS}
@@ -306,12 +311,12 @@ def our_reference(loaded: core.LoadedModel, case: Case, steps: int) -> dict[Targ
 def captum_reference(loaded: core.LoadedModel, case: Case, steps: int) -> dict[Target, np.ndarray]:
     """The same definition through captum: ``IntegratedGradients`` on the word embeddings, Gauss-Legendre."""
     embeddings = input_embeddings(loaded, case.window.input_ids)
-    baseline = input_embeddings(loaded, core_saliency.baseline_ids(loaded, case.window))
-    forward = core_saliency.QAForward(loaded, case.window)
+    baseline = input_embeddings(loaded, attribution.baseline_ids(loaded, case.window))
+    forward = core.EmbeddingForward(loaded, case.window)
     maps = {}
     with fast_attention(loaded):
         for target in TARGETS:
-            column = core_saliency.target_index(case.window, target, case.start, case.end)
+            column = attribution.target_index(case.window, target, case.start, case.end)
             attributions = IntegratedGradients(forward).attribute(
                 embeddings.clone().requires_grad_(),
                 baselines=baseline,

@@ -37,7 +37,7 @@ QUESTION = "Who granted Vellmoor its market charter in 1214?"
 def full_window_context(model: str, tokens: int = 384) -> str:
     """A context that fills exactly one ``tokens``-long window after the question (one window)."""
     import core
-    from core.examples import load_examples
+    from core import load_examples
 
     text = " ".join(example.context for example in load_examples()[:3])
     tokenizer = core.load_model(model).tokenizer
@@ -95,7 +95,7 @@ async def main(model: str) -> None:
     from bokeh.document import Document
     from panel.io.state import set_curdoc
 
-    from core.attention import THUMBNAIL_SIZE
+    from core import THUMBNAIL_SIZE
     from dashboard import QALensApp
 
     app = QALensApp(models=[model], background=False)

@@ -52,14 +52,22 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import explain, load_model  # noqa: E402
-from core.dataset import embedded_cluster, explain_dataset, read_dataset  # noqa: E402
-from core.dataset.reading import DatasetExample  # noqa: E402
-from core.dataset.rows import BATCH_TOKENS, length_batches  # noqa: E402
-from core.encoding import encode  # noqa: E402
+from core import (  # noqa: E402
+    LoadedModel,  # noqa: E402
+    batch_inputs,  # noqa: E402
+    encode,  # noqa: E402
+    explain,
+    length_batches,  # noqa: E402
+    load_model,
+)
+from core.dataset import (  # noqa: E402
+    BATCH_TOKENS,  # noqa: E402
+    DatasetExample,  # noqa: E402
+    embedded_cluster,
+    explain_dataset,
+    read_dataset,
+)
 from core.fixtures import build_minilm_qa_model  # noqa: E402
-from core.inputs import batch_inputs  # noqa: E402
-from core.models import LoadedModel  # noqa: E402
 
 FINE_TUNED = Path.home() / ".cache" / "qa-lens" / "models" / "minilm-l6-squad"
 WARM_UP = 8

@@ -55,9 +55,9 @@ from bench_core import (  # noqa: E402  (the same models, inputs and clock as be
 )
 
 import core  # noqa: E402
-from core.compute import bfloat16_is_fast, fast_attention  # noqa: E402
+from core import bfloat16_is_fast, fast_attention  # noqa: E402
 from core.fixtures import build_minilm_probe  # noqa: E402
-from core.trust.faithfulness import BATCH_SIZE, RANDOM_ORDERS  # noqa: E402
+from core.trust import FAITHFULNESS_BATCH_SIZE, RANDOM_ORDERS  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 transformers.logging.disable_progress_bar()
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inputs", nargs="+", default=None, help=f"bundled example ids (default {EXAMPLE_INPUTS})")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved float32/bfloat16 rounds (default 3)")
     parser.add_argument("--forwards", type=int, default=5, help="single forward passes timed before and after")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="sequences per forward call")
+    parser.add_argument("--batch-size", type=int, default=FAITHFULNESS_BATCH_SIZE, help="sequences per forward call")
     parser.add_argument("--random-orders", type=int, default=RANDOM_ORDERS, help="random permutations averaged")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1 as bench_core; 0: torch's)")
     parser.add_argument("--quick", action="store_true", help="first input, one round")
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"bench_faithfulness: python {platform.python_version()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
-        f"(shared machine: expect noise); core.compute.bfloat16_is_fast() = {bfloat16_is_fast()}"
+        f"(shared machine: expect noise); core.bfloat16_is_fast() = {bfloat16_is_fast()}"
     )
     with tempfile.TemporaryDirectory(prefix="bench-faithfulness-") as scratch:
         if args.model == "probe":

@@ -59,7 +59,7 @@ from bench_core import (  # noqa: E402
 from transformers import AutoModelForQuestionAnswering  # noqa: E402
 
 import core  # noqa: E402
-from core import saliency as core_saliency  # noqa: E402
+from core import attribution  # noqa: E402
 from core.fixtures import build_minilm_probe  # noqa: E402
 from core.types import TARGETS  # noqa: E402
 
@@ -150,13 +150,13 @@ def adaptive_simpson(integrand: CubicSpline, reference: np.ndarray, tolerance: f
 
 def study(loaded: core.LoadedModel, case: Case, tolerance: float) -> int | None:
     """Print the rules' errors on this input's integrand; return the fewest nodes any of them needed (oracle stop)."""
-    outputs = core_saliency.answer_outputs(case.window, case.start, case.end)
+    outputs = attribution.answer_outputs(case.window, case.start, case.end)
     grid = np.linspace(0.0, 1.0, DENSE_INTERVALS + 1)
     rng = np.random.default_rng(0)
     extra = np.sort(rng.uniform(0.0, 1.0, CHECK_NODES))
-    maps, _ = core_saliency.path_integrand(loaded, case.window, outputs, np.concatenate([grid, extra]))
+    maps, _ = attribution.path_integrand(loaded, case.window, outputs, np.concatenate([grid, extra]))
     dense, checks = maps[: len(grid)], maps[len(grid) :]
-    reference = np.tensordot(core_saliency.gregory_weights(DENSE_INTERVALS), dense, axes=(0, 0))
+    reference = np.tensordot(attribution.gregory_weights(DENSE_INTERVALS), dense, axes=(0, 0))
     integrand = CubicSpline(grid, dense, axis=0)
     spline_error = float(np.linalg.norm(integrand(extra) - checks) / np.linalg.norm(checks))
     size = np.linalg.norm(dense, axis=2) / np.linalg.norm(reference, axis=1)
@@ -181,7 +181,7 @@ def study(loaded: core.LoadedModel, case: Case, tolerance: float) -> int | None:
         else:
             cells.append(float("nan"))
         even = np.linspace(0.0, 1.0, count)
-        weights = core_saliency.gregory_weights(count - 1)
+        weights = attribution.gregory_weights(count - 1)
         cells.append(worst_error(np.tensordot(weights, integrand(even), axes=(0, 0)), reference))
         for rule, error in zip(("Gauss-Legendre", "Clenshaw-Curtis", "even+Gregory"), cells, strict=True):
             if error <= tolerance:
@@ -210,7 +210,7 @@ def node_costs(loaded: core.LoadedModel, recipe_model: torch.nn.Module, case: Ca
     recipe: list[float] = []
     for _ in range(rounds):
         clock = Clock()
-        core_saliency.integrated_gradients_both(
+        attribution.integrated_gradients_both(
             loaded, case.window, case.start, case.end, n_steps=TIMED_NODES, max_steps=TIMED_NODES
         )
         ours.append(clock.read().wall / TIMED_NODES)
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved timing rounds per input")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    tolerance = core_saliency.IG_TOLERANCE
+    tolerance = attribution.IG_TOLERANCE
     with tempfile.TemporaryDirectory(prefix="bench-ig-bound-") as scratch:
         model = build_minilm_probe(Path(scratch) / "probe") if args.model == "probe" else args.model
         loaded = core.load_model(model)

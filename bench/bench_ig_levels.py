@@ -32,7 +32,7 @@ from bench_core import EXAMPLE_INPUTS, Case, example_cases, make_case, our_refer
 from bench_dataset import squad_dev  # noqa: E402
 
 import core  # noqa: E402
-from core import saliency as core_saliency  # noqa: E402
+from core import attribution  # noqa: E402
 from core.fixtures import build_minilm_probe  # noqa: E402
 
 
@@ -57,12 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-ig-levels-") as scratch:
         model = build_minilm_probe(Path(scratch) / "probe") if args.model == "probe" else args.model
         loaded = core.load_model(model)
-        print(f"bench_ig_levels: {model}; tolerance {core_saliency.IG_TOLERANCE:g}")
+        print(f"bench_ig_levels: {model}; tolerance {attribution.IG_TOLERANCE:g}")
         worst = 0.0
         wrong_stops: list[str] = []
         for case in example_cases(loaded, args.inputs) + squad_cases(loaded, args.squad):
-            levels: list[dict[str, core_saliency.IntegratedGradientsResult]] = []
-            core_saliency.integrated_gradients_both(
+            levels: list[dict[str, attribution.IntegratedGradientsResult]] = []
+            attribution.integrated_gradients_both(
                 loaded, case.window, case.start, case.end, tolerance=1e-12, max_steps=81, on_level=levels.append
             )
             reference = our_reference(loaded, case, args.reference_steps)
@@ -72,17 +72,17 @@ def main(argv: list[str] | None = None) -> int:
                 for target, result in level.items():
                     true = relative_l2(result.scores, reference[target])
                     estimate = result.estimated_error
-                    if number >= core_saliency.IG_RICHARDSON_LEVEL:
+                    if number >= attribution.IG_RICHARDSON_LEVEL:
                         worst = max(worst, true / estimate)
                     completeness = result.convergence_delta / result.output_difference
-                    stops = estimate <= core_saliency.IG_TOLERANCE and abs(completeness) <= core_saliency.IG_TOLERANCE
-                    if stops and true > core_saliency.IG_TOLERANCE:
+                    stops = estimate <= attribution.IG_TOLERANCE and abs(completeness) <= attribution.IG_TOLERANCE
+                    if stops and true > attribution.IG_TOLERANCE:
                         wrong_stops.append(f"{case.label} {target} at {result.n_steps} nodes (true {true:.2e})")
                     cells.append(
                         f"{target}: true {true:.2e}, estimate {estimate:.2e}, completeness {completeness:+.1e}"
                     )
                 print(f"  {level['start'].n_steps:>3} nodes  " + " | ".join(cells))
-        print(f"largest true error / estimate from level {core_saliency.IG_RICHARDSON_LEVEL} on: {worst:.2f}")
+        print(f"largest true error / estimate from level {attribution.IG_RICHARDSON_LEVEL} on: {worst:.2f}")
         if wrong_stops:
             print("stopping rule UNSOUND: it would stop above the tolerance at " + "; ".join(wrong_stops))
         else:

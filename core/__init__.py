@@ -2,20 +2,48 @@
 
 Computation only (torch, transformers, captum, numpy); no UI imports here (a test checks).
 
-The pipeline lives in this package's top-level modules, in the order data flows through it:
-``models`` (loading) -> ``encoding`` (windows) -> ``inputs`` (tensors) -> ``answering`` (spans) ->
-``attention`` (aggregations, head statistics) -> ``targets`` (what a map explains) -> ``saliency``
-(captum gradients) and ``perturbation`` (captum occlusion, LIME, Kernel SHAP) -> ``explanation`` (the
-result) -> ``explain`` (the one call, cached); ``whatif`` edits the context and re-answers. The
-evaluation wing is ``core.trust``.
+The house: the pipeline lives in this package's top-level modules, in the order data flows through it:
+``models`` (loading) -> ``encoding`` (windows) -> ``inputs`` (tensors) -> ``passes`` (the one room that runs
+the model) -> ``answering`` (spans) -> ``attention`` (aggregations, head statistics) -> ``explanation`` (the
+result) -> ``explain`` (the one call, cached in ``explanation_cache``), with its infrastructure beside it
+(``progress``, ``atomic_files``, ``examples``, ``types``). Wings, each with one door (its ``__init__``):
+``core.attribution`` (gradient methods, integrated gradients, baselines, targets, perturbation explainers),
+``core.whatif`` (edits, diffs, re-answer), ``core.trust`` (faithfulness, sanity, layers, heads, comparison,
+report) and ``core.dataset`` (reading, metrics, rows, cluster, run directories). This module is the face of
+the pipeline: the dashboard and the benches import ``core``, ``core.types`` and the wings' doors, nothing else.
 """
 
 from core.answering import Span
-from core.attention import Word, attention_rollout, mean_over_heads, question_to_context
-from core.encoding import MAX_WINDOWS, Encoding, Window, encode
-from core.explain import add_saliency, clear_cache, explain, missing_saliency
+from core.attention import (
+    HEAD_STATISTICS,
+    THUMBNAIL_SIZE,
+    Word,
+    attention_rollout,
+    head_links,
+    head_statistics,
+    head_thumbnails,
+    mean_over_heads,
+    question_to_context,
+    thumbnail_edges,
+)
+from core.encoding import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE, MAX_WINDOWS, Encoding, Window, encode
+from core.examples import EXAMPLES_PATH, Example, find_example, load_examples
+from core.explain import add_saliency, answer_window, cache_info, clear_cache, explain, missing_saliency
 from core.explanation import Explanation
+from core.inputs import batch_inputs, input_embeddings, window_tensors
 from core.models import LoadedModel, ModelLoadError, load_model
+from core.passes import (
+    DetailPass,
+    EmbeddingForward,
+    WindowDetail,
+    WindowLogits,
+    answer_logits,
+    bfloat16_is_fast,
+    fast_attention,
+    length_batches,
+    window_detail,
+)
+from core.progress import Cancelled, ProgressCallback, report_progress, sub_progress
 from core.trust import (
     ATTENTION_VARIANTS,
     EXPLAINERS,
@@ -59,11 +87,15 @@ from core.whatif import Edit, EditHistory, WhatIf, apply_edits, reanswer
 __all__ = [
     "ATTENTION_VARIANTS",
     "CONTRAST_TARGET",
+    "DEFAULT_MAX_LENGTH",
     "DEFAULT_METHODS",
     "DEFAULT_MODEL",
+    "DEFAULT_STRIDE",
+    "EXAMPLES_PATH",
     "EXPLAINABLE_TARGETS",
     "EXPLAINERS",
     "GRADIENT_METHODS",
+    "HEAD_STATISTICS",
     "IG_BASELINES",
     "MAX_WINDOWS",
     "METHODS",
@@ -71,11 +103,16 @@ __all__ = [
     "PERTURBATION_METHODS",
     "PROBABILITY_TARGET",
     "TARGETS",
+    "THUMBNAIL_SIZE",
+    "Cancelled",
     "Comparison",
     "ContextWord",
+    "DetailPass",
     "Edit",
     "EditHistory",
+    "EmbeddingForward",
     "Encoding",
+    "Example",
     "ExplainerFaithfulness",
     "Explanation",
     "FaithfulnessReport",
@@ -84,18 +121,26 @@ __all__ = [
     "LayerwiseReport",
     "LoadedModel",
     "ModelLoadError",
+    "ProgressCallback",
     "Report",
     "SanityReport",
     "Span",
     "WhatIf",
     "Window",
+    "WindowDetail",
+    "WindowLogits",
     "Word",
     "WordAlignment",
     "add_saliency",
     "align",
+    "answer_logits",
+    "answer_window",
     "apply_edits",
     "attention_rollout",
+    "batch_inputs",
+    "bfloat16_is_fast",
     "build_report",
+    "cache_info",
     "clear_cache",
     "compare_explanations",
     "compare_models",
@@ -103,14 +148,27 @@ __all__ = [
     "encode",
     "explain",
     "faithfulness",
+    "fast_attention",
+    "find_example",
     "head_importance",
+    "head_links",
+    "head_statistics",
+    "head_thumbnails",
     "importance_order",
+    "input_embeddings",
     "layer_answers",
+    "length_batches",
+    "load_examples",
     "load_model",
-    "missing_saliency",
     "mean_over_heads",
+    "missing_saliency",
     "question_to_context",
     "reanswer",
+    "report_progress",
     "sanity_check",
+    "sub_progress",
+    "thumbnail_edges",
     "token_importance",
+    "window_detail",
+    "window_tensors",
 ]

@@ -16,16 +16,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.dataset.cli import add_dataset_parser
-from core.dataset.cli import main as dataset_main
+from core.attribution import IG_MAX_STEPS, IG_START_STEPS
+from core.dataset import add_dataset_parser, run_dataset_command
 from core.explain import explain
 from core.explanation import Explanation
 from core.models import ModelLoadError
-from core.saliency import IG_MAX_STEPS, IG_START_STEPS
-from core.trust.faithfulness import PRECISIONS, RANDOM_ORDERS
-from core.trust.importance import DEFAULT_EXPLAINERS, EXPLAINERS
-from core.trust.report import Report, build_report
-from core.trust.sanity import SANITY_IG_STEPS
+from core.trust import (
+    DEFAULT_EXPLAINERS,
+    EXPLAINERS,
+    PRECISIONS,
+    RANDOM_ORDERS,
+    SANITY_IG_STEPS,
+    Report,
+    build_report,
+)
 from core.types import DEFAULT_METHODS, DEFAULT_MODEL, EXPLAINABLE_TARGETS, IG_BASELINES, METHODS, TARGETS
 
 
@@ -117,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         if args.command == "dataset":
-            return dataset_main(args)
+            return run_dataset_command(args)
     except (CommandLineError, ValueError, ModelLoadError, FileNotFoundError) as error:
         print(f"error: {_one_line(str(error))}", file=sys.stderr)
         return 2

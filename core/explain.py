@@ -1,8 +1,11 @@
 """``explain``: question + context -> one ``Explanation``, computed once and cached.
 
-The flow is encode -> one batched forward over all windows (answer) -> one forward of the answer's
-window with attentions and hidden states -> captum saliency. ``add_saliency`` fills in methods and
-targets later (the dashboard shows the answer first and integrated gradients after).
+The flow is encode -> the answer pass over all windows (``core.passes.answer_logits``, only for contexts of
+several windows) -> one detail pass of the answer's window with attentions and hidden states
+(``core.passes.window_detail``, which also answers a single-window context) -> ``build_explanation`` (the one
+place an ``Explanation`` is assembled from a pass; dataset rows use it too) -> saliency
+(``core.attribution``). ``add_saliency`` fills in methods and targets later (the dashboard shows the answer
+first and integrated gradients after).
 
 Every method's knobs are ``explain`` keywords and land in ``Explanation.settings`` (so they are part of
 the cache key, and ``add_saliency`` later computes with the same ones); what each computed method
@@ -13,23 +16,20 @@ actually used (its captum class, samples, seed, noise, baseline, forward passes)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-import torch
 
-from core import perturbation
-from core import saliency as saliency_module
-from core.answering import DEFAULT_MAX_ANSWER_TOKENS, DEFAULT_TOP_K, best_spans, softmax
-from core.cache import ExplanationCache
+from core import attribution
+from core.answering import DEFAULT_MAX_ANSWER_TOKENS, DEFAULT_TOP_K, Span, best_spans, softmax
+from core.attribution import IntegratedGradientsResult, TargetOutput, contrast_span, target_outputs
 from core.encoding import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE, MAX_WINDOWS, Encoding, Window, encode, validate_text
 from core.explanation import Explanation
-from core.inputs import batch_inputs
+from core.explanation_cache import ExplanationCache
 from core.models import LoadedModel, load_model
+from core.passes import WindowDetail, WindowLogits, answer_logits, stacked_logits, window_detail
 from core.progress import ProgressCallback, report_progress
-from core.saliency import IntegratedGradientsResult
-from core.targets import TargetOutput, contrast_span, target_outputs
 from core.types import (
     CONTRAST_TARGET,
     DEFAULT_METHODS,
@@ -44,7 +44,6 @@ from core.types import (
     Target,
 )
 
-WINDOW_BATCH = 8
 DEFAULT_CONTRAST_RANK = 2
 """The ``contrast`` target compares the answer with span number 2 of ``top_k``: the runner-up."""
 
@@ -58,7 +57,7 @@ GRADIENT_SETTINGS: dict[str, dict[str, str]] = {
 """What ``method_settings`` records for the two plain gradient methods (they have no knobs)."""
 
 CACHE = ExplanationCache()
-"""Explanations by (model, device, question, context, settings), bounded in bytes (``core.cache``)."""
+"""Explanations by (model, device, question, context, settings), bounded in bytes (``core.explanation_cache``)."""
 
 
 def explain(
@@ -73,15 +72,15 @@ def explain(
     max_length: int = DEFAULT_MAX_LENGTH,
     stride: int = DEFAULT_STRIDE,
     max_windows: int = MAX_WINDOWS,
-    ig_steps: int = saliency_module.IG_START_STEPS,
-    ig_max_steps: int = saliency_module.IG_MAX_STEPS,
-    ig_tolerance: float = saliency_module.IG_TOLERANCE,
+    ig_steps: int = attribution.IG_START_STEPS,
+    ig_max_steps: int = attribution.IG_MAX_STEPS,
+    ig_tolerance: float = attribution.IG_TOLERANCE,
     ig_baseline: Baseline = "pad",
     contrast_rank: int = DEFAULT_CONTRAST_RANK,
-    smoothgrad_samples: int = saliency_module.SMOOTHGRAD_SAMPLES,
-    smoothgrad_noise: float = saliency_module.SMOOTHGRAD_NOISE,
-    lime_samples: int = perturbation.LIME_SAMPLES,
-    kernel_shap_samples: int = perturbation.KERNEL_SHAP_SAMPLES,
+    smoothgrad_samples: int = attribution.SMOOTHGRAD_SAMPLES,
+    smoothgrad_noise: float = attribution.SMOOTHGRAD_NOISE,
+    lime_samples: int = attribution.LIME_SAMPLES,
+    kernel_shap_samples: int = attribution.KERNEL_SHAP_SAMPLES,
     seed: int = 0,
     device: str | None = None,
     progress: ProgressCallback | None = None,
@@ -92,8 +91,9 @@ def explain(
     ``methods`` is any subset of ``core.METHODS`` (default: gradient, gradient_x_input, integrated_gradients;
     smoothgrad, occlusion, lime and kernel_shap are opt-in). ``targets``: start and end always, plus
     ``contrast`` (the answer against span number ``contrast_rank`` of ``top_k``, 2 = the runner-up) and
-    ``null`` (SQuAD 2.0's no-answer margin), see ``core.targets``. ``ig_baseline`` is one of pad, mask,
-    zero, average (``core.saliency``); ``seed`` drives SmoothGrad's noise and LIME's and Kernel SHAP's samples.
+    ``null`` (SQuAD 2.0's no-answer margin), see ``core.attribution.targets``. ``ig_baseline`` is one of
+    pad, mask, zero, average (``core.attribution.baselines``); ``seed`` drives SmoothGrad's noise and LIME's
+    and Kernel SHAP's samples.
     Raises ``TypeError`` for a question or context that is not text, ``ValueError`` for unusable input or
     settings and ``core.ModelLoadError`` for a model that cannot be loaded.
     """
@@ -117,7 +117,7 @@ def explain(
         "ig_steps": ig_steps,
         "ig_max_steps": ig_max_steps,
         "ig_tolerance": ig_tolerance,
-        "ig_method": saliency_module.IG_METHOD,
+        "ig_method": attribution.IG_METHOD,
         "ig_baseline": ig_baseline,
         "contrast_rank": contrast_rank,
         "smoothgrad_samples": smoothgrad_samples,
@@ -188,9 +188,7 @@ def add_saliency(
         began = time.perf_counter()
         needed = {t: outputs[t] for t in outputs if any(t in missing[m] for m in gradient_methods)}
         with loaded.lock:
-            both = saliency_module.gradient_saliency(
-                loaded, window, answer.start_token, answer.end_token, outputs=needed
-            )
+            both = attribution.gradient_saliency(loaded, window, answer.start_token, answer.end_token, outputs=needed)
         for method in gradient_methods:
             saliency.setdefault(method, {}).update({t: both[method][t] for t in missing[method]})
             method_settings[method] = dict(GRADIENT_SETTINGS[method])
@@ -199,12 +197,12 @@ def add_saliency(
         report_progress(progress, "smoothgrad", 0.0)
         began = time.perf_counter()
         with loaded.lock:
-            maps, used = saliency_module.smoothgrad(
+            maps, used = attribution.smoothgrad(
                 loaded,
                 window,
                 only("smoothgrad"),
-                n_samples=int(settings.get("smoothgrad_samples", saliency_module.SMOOTHGRAD_SAMPLES)),
-                noise=float(settings.get("smoothgrad_noise", saliency_module.SMOOTHGRAD_NOISE)),
+                n_samples=int(settings.get("smoothgrad_samples", attribution.SMOOTHGRAD_SAMPLES)),
+                noise=float(settings.get("smoothgrad_noise", attribution.SMOOTHGRAD_NOISE)),
                 seed=seed,
             )
         saliency.setdefault("smoothgrad", {}).update(maps)
@@ -215,13 +213,11 @@ def add_saliency(
         began = time.perf_counter()
         with loaded.lock:
             if method == "occlusion":
-                maps, used = perturbation.occlusion(
-                    loaded, window, only(method), (answer.start_token, answer.end_token)
-                )
+                maps, used = attribution.occlusion(loaded, window, only(method), (answer.start_token, answer.end_token))
             else:
                 samples_key = f"{method}_samples"
-                default = perturbation.LIME_SAMPLES if method == "lime" else perturbation.KERNEL_SHAP_SAMPLES
-                compute = perturbation.lime if method == "lime" else perturbation.kernel_shap
+                default = attribution.LIME_SAMPLES if method == "lime" else attribution.KERNEL_SHAP_SAMPLES
+                compute = attribution.lime if method == "lime" else attribution.kernel_shap
                 maps, used = compute(
                     loaded, window, only(method), n_samples=int(settings.get(samples_key, default)), seed=seed
                 )
@@ -271,10 +267,10 @@ def _add_integrated_gradients(
     def with_integrated_gradients(results: dict[Target, IntegratedGradientsResult]) -> Explanation:
         first = next(iter(results.values()))
         used = {
-            "rule": saliency_module.IG_METHOD,
+            "rule": attribution.IG_METHOD,
             "baseline": baseline,
             "baselines": list(first.components) or [baseline],
-            "tolerance": float(settings.get("ig_tolerance", saliency_module.IG_TOLERANCE)),
+            "tolerance": float(settings.get("ig_tolerance", attribution.IG_TOLERANCE)),
         }
         if first.components:
             used["components"] = {target: result.components for target, result in results.items()}
@@ -297,7 +293,7 @@ def _add_integrated_gradients(
                 **base.ig_error,
                 **{t: r.estimated_error if np.isfinite(r.estimated_error) else None for t, r in results.items()},
             },
-            baseline=saliency_module.BASELINE_DESCRIPTIONS[baseline],
+            baseline=attribution.BASELINE_DESCRIPTIONS[baseline],
             method_settings={**base.method_settings, "integrated_gradients": used},
             timings={**base.timings, "saliency.integrated_gradients": time.perf_counter() - began},
         )
@@ -307,14 +303,14 @@ def _add_integrated_gradients(
             on_refinement(with_integrated_gradients(results))
 
     with loaded.lock:
-        results = saliency_module.integrated_gradients(
+        results = attribution.integrated_gradients(
             loaded,
             window,
             outputs,
             baseline=baseline,  # type: ignore[arg-type]
-            n_steps=int(settings.get("ig_steps", saliency_module.IG_START_STEPS)),
-            max_steps=int(settings.get("ig_max_steps", saliency_module.IG_MAX_STEPS)),
-            tolerance=float(settings.get("ig_tolerance", saliency_module.IG_TOLERANCE)),
+            n_steps=int(settings.get("ig_steps", attribution.IG_START_STEPS)),
+            max_steps=int(settings.get("ig_max_steps", attribution.IG_MAX_STEPS)),
+            tolerance=float(settings.get("ig_tolerance", attribution.IG_TOLERANCE)),
             progress=progress,
             on_level=level_done,
         )
@@ -326,19 +322,9 @@ def clear_cache() -> None:
     CACHE.clear()
 
 
-def run_windows(loaded: LoadedModel, windows: Sequence[Window]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Start and end logits for every window, in padded batches of ``WINDOW_BATCH``."""
-    starts: list[np.ndarray] = []
-    ends: list[np.ndarray] = []
-    for first in range(0, len(windows), WINDOW_BATCH):
-        chunk = windows[first : first + WINDOW_BATCH]
-        inputs = batch_inputs(loaded, chunk)
-        with torch.no_grad():
-            output = loaded.model(**inputs)
-        for row, window in enumerate(chunk):
-            starts.append(output.start_logits[row, : window.length].float().cpu().numpy())
-            ends.append(output.end_logits[row, : window.length].float().cpu().numpy())
-    return starts, ends
+def cache_info() -> dict[str, int]:
+    """The explanation cache's ``entries``, ``bytes`` held and ``limit`` (the dashboard's memory log reads it)."""
+    return CACHE.info()
 
 
 def _answer_and_attention(
@@ -363,68 +349,59 @@ def _answer_and_attention(
     began = time.perf_counter()
     with loaded.lock:
         if len(encoding.windows) > 1:
-            start_logits, end_logits = run_windows(loaded, encoding.windows)
-            spans = _spans(encoding, start_logits, end_logits, settings)
-            answer_window_index = spans[0].window
-            detail = _window_detail(loaded, encoding.windows[answer_window_index])
+            spans = answer_spans(encoding, answer_logits(loaded, encoding.windows), settings)
+            detail = window_detail(loaded, encoding.windows[spans[0].window])
         else:
-            detail = _window_detail(loaded, encoding.windows[0])
-            spans = _spans(encoding, [detail["start_logits"]], [detail["end_logits"]], settings)
-            answer_window_index = 0
+            detail = window_detail(loaded, encoding.windows[0])
+            spans = answer_spans(encoding, [detail.logits], settings)
     timings["forward"] = time.perf_counter() - began
-    window = encoding.windows[answer_window_index]
+    return build_explanation(loaded, encoding, spans, detail, settings=settings, timings=timings)
+
+
+def answer_spans(encoding: Encoding, logits: list[WindowLogits], settings: dict[str, Any]) -> list[Span]:
+    """The best spans over every window's logits (``core.answering.best_spans`` with the settings' limits)."""
+    starts, ends = stacked_logits(logits)
+    return best_spans(encoding, starts, ends, max_answer_tokens=settings["max_answer_tokens"], top_k=settings["top_k"])
+
+
+def build_explanation(
+    loaded: LoadedModel,
+    encoding: Encoding,
+    spans: list[Span],
+    detail: WindowDetail,
+    *,
+    settings: dict[str, Any],
+    timings: dict[str, float],
+    saliency: dict[str, dict[str, np.ndarray]] | None = None,
+) -> Explanation:
+    """The ``Explanation`` of ``spans[0]`` from the detail pass of its window: the one place one is assembled."""
+    window_index = spans[0].window
+    window = encoding.windows[window_index]
+    logits = detail.logits
     return Explanation(
         model=loaded.name,
         model_type=loaded.model_type,
         question=encoding.question,
-        context=context,
+        context=encoding.context,
         tokens=list(window.tokens),
         roles=list(window.roles),
         offsets=list(window.offsets),
         word_ids=list(window.word_ids),
         answer=spans[0],
-        top_k=spans,
-        start_logits=detail["start_logits"],
-        end_logits=detail["end_logits"],
-        start_probs=softmax(detail["start_logits"]),
-        end_probs=softmax(detail["end_logits"]),
-        attentions=detail["attentions"],
-        layer_start_logits=detail["layer_start_logits"],
-        layer_end_logits=detail["layer_end_logits"],
-        window_index=answer_window_index,
+        top_k=list(spans),
+        start_logits=logits.start,
+        end_logits=logits.end,
+        start_probs=softmax(logits.start),
+        end_probs=softmax(logits.end),
+        attentions=detail.attentions,
+        layer_start_logits=detail.layer_start_logits,
+        layer_end_logits=detail.layer_end_logits,
+        saliency={method: dict(values) for method, values in (saliency or {}).items()},
+        window_index=window_index,
         num_windows=len(encoding.windows),
-        settings=settings,
-        timings=timings,
+        settings=dict(settings),
+        timings=dict(timings),
     )
-
-
-def _spans(
-    encoding: Encoding, start_logits: list[np.ndarray], end_logits: list[np.ndarray], settings: dict[str, Any]
-) -> list:
-    return best_spans(
-        encoding,
-        start_logits,
-        end_logits,
-        max_answer_tokens=settings["max_answer_tokens"],
-        top_k=settings["top_k"],
-    )
-
-
-def _window_detail(loaded: LoadedModel, window: Window) -> dict[str, np.ndarray]:
-    """Logits, all attentions and the QA head applied to every layer, for one window."""
-    inputs = batch_inputs(loaded, [window])
-    with torch.no_grad():
-        output = loaded.model(**inputs, output_attentions=True, output_hidden_states=True)
-        hidden = torch.stack(output.hidden_states)[:, 0]
-        layer_logits = loaded.model.qa_outputs(hidden)
-    attentions = torch.stack(output.attentions)[:, 0].float().cpu().numpy()
-    return {
-        "start_logits": output.start_logits[0].float().cpu().numpy(),
-        "end_logits": output.end_logits[0].float().cpu().numpy(),
-        "attentions": attentions,
-        "layer_start_logits": layer_logits[..., 0].float().cpu().numpy(),
-        "layer_end_logits": layer_logits[..., 1].float().cpu().numpy(),
-    }
 
 
 def answer_window(loaded: LoadedModel, explanation: Explanation) -> Window:
@@ -499,4 +476,14 @@ def _cache_key(loaded: LoadedModel, question: str, context: str, settings: dict[
     return (loaded.name, str(loaded.device), question.strip(), context, tuple(sorted(settings.items())))
 
 
-__all__ = ["add_saliency", "answer_window", "clear_cache", "explain", "missing_saliency", "run_windows"]
+__all__ = [
+    "CACHE",
+    "add_saliency",
+    "answer_spans",
+    "answer_window",
+    "build_explanation",
+    "cache_info",
+    "clear_cache",
+    "explain",
+    "missing_saliency",
+]

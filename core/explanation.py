@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from core.answering import DEFAULT_MAX_ANSWER_TOKENS, Span, spans_per_layer
+from core.atomic_files import write_atomically
 from core.attention import (
     Word,
     attention_rollout,
@@ -27,7 +28,6 @@ from core.attention import (
     question_to_context,
     words,
 )
-from core.files import write_atomically
 from core.types import AttentionArray, LayerHeadsArray, LayerTokenScores, Method, Role, Target, TokenScores
 
 FORMAT_NAME = "qa-explain/explanation"
@@ -65,7 +65,8 @@ class Explanation:
     layer_end_logits: LayerTokenScores
     saliency: dict[Method, dict[Target, TokenScores]] = field(default_factory=dict)
     """``[tokens]`` per method and target. Every computed method has ``start`` and ``end``; ``contrast`` and ``null``
-    when asked for (``core.targets``); occlusion also ``probability``, the drop in the answer's ``p_start * p_end``."""
+    when asked for (``core.attribution.targets``); occlusion also ``probability``, the drop in the answer's
+    ``p_start * p_end``."""
     convergence_delta: dict[Target, float] = field(default_factory=dict)
     """Integrated gradients' completeness error per target: ``sum(map) - (F(input) - F(baseline))``."""
     ig_steps: dict[str, int] = field(default_factory=dict)
@@ -270,7 +271,7 @@ class Explanation:
     def save(self, path: str | Path) -> Path:
         """Write to ``path``: NumPy's compressed ``.npz`` (arrays stored natively), JSON otherwise.
 
-        The file appears whole or not at all (``core.files.write_atomically``); missing parent directories are
+        The file appears whole or not at all (``core.atomic_files.write_atomically``); missing parent directories are
         created. Raises ``OSError`` when it cannot be written.
         """
         target = Path(path)

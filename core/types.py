@@ -40,7 +40,7 @@ METHODS: tuple[Method, ...] = (
     "lime",
     "kernel_shap",
 )
-"""Every saliency method ``explain`` and ``add_saliency`` know (``core.saliency``, ``core.perturbation``)."""
+"""Every saliency method ``explain`` and ``add_saliency`` know (``core.attribution``)."""
 DEFAULT_METHODS: tuple[Method, ...] = ("gradient", "gradient_x_input", "integrated_gradients")
 """What ``explain`` computes unless told otherwise; the others are opt-in (they cost many forward passes)."""
 GRADIENT_METHODS: tuple[Method, ...] = ("gradient", "gradient_x_input", "integrated_gradients", "smoothgrad")
@@ -60,7 +60,7 @@ EXPLAINABLE_TARGETS: tuple[Target, ...] = ("start", "end", CONTRAST_TARGET, NULL
 """What ``explain(targets=...)`` and ``add_saliency(targets=...)`` accept."""
 
 IG_BASELINES: tuple[Baseline, ...] = ("pad", "mask", "zero", "average")
-"""Integrated gradients' baselines (``core.saliency.baseline_embeddings``)."""
+"""Integrated gradients' baselines (``core.attribution.baseline_embeddings``)."""
 
 ROLES: tuple[Role, ...] = ("special", "question", "context")
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.explain import CACHE
+from core import cache_info
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class ClosedPages:
         gc.collect()
         trimmed = _malloc_trim()
         after = process_rss_bytes()
-        cache = CACHE.info()
+        cache = cache_info()
         logger.info(
             "released %d closed page(s), %d since start; %d page state(s) alive; explanation cache %.1f MB "
             "of %.0f MB in %d entries; server RSS %s MB%s",

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from core import files
+from core import atomic_files as files
 
 
 class FullDisk(io.FileIO):
@@ -24,5 +24,5 @@ class FullDisk(io.FileIO):
 
 
 def fill_the_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every ``core.files.write_atomically`` fail with ENOSPC after a partial write."""
+    """Make every ``core.atomic_files.write_atomically`` fail with ENOSPC after a partial write."""
     monkeypatch.setattr(files, "_create", lambda path: FullDisk(path, "x"))

@@ -8,7 +8,7 @@ import pytest
 import core
 from core.answering import Span, best_spans, softmax
 from core.encoding import Encoding, Window, encode
-from core.explain import run_windows
+from core.passes import answer_logits, stacked_logits
 
 QUESTION = "Where does the river flow?"
 
@@ -111,7 +111,7 @@ def _long_context() -> str:
 
 def _brute_force_best(loaded: core.LoadedModel, encoding: Encoding, max_answer_tokens: int) -> tuple[float, int, int]:
     """Highest p_start * p_end over every window and every legal (start, end) pair, without core.answering."""
-    starts, ends = run_windows(loaded, encoding.windows)
+    starts, ends = stacked_logits(answer_logits(loaded, encoding.windows))
     best = (-1.0, -1, -1)
     for window, start_logits, end_logits in zip(encoding.windows, starts, ends, strict=True):
         p_start = np.exp(start_logits - start_logits.max())

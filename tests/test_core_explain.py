@@ -166,7 +166,7 @@ def test_explain_with_a_missing_model_raises_model_load_error(tmp_path: object) 
 
 
 def test_the_explanation_cache_is_bounded_in_bytes(tiny_bert_dir: str) -> None:
-    from core.cache import ExplanationCache, explanation_bytes
+    from core.explanation_cache import ExplanationCache, explanation_bytes
 
     first = core.explain(QUESTION, CONTEXT, tiny_bert_dir, methods=(), use_cache=False)
     size = explanation_bytes(first)

@@ -19,8 +19,8 @@ from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import FeatureAblation, InputXGradient, KernelShap, Lime, NoiseTunnel, Saliency
 
 import core
-from core.compute import fast_attention
 from core.models import LoadedModel
+from core.passes import fast_attention
 
 QUESTION = "Who moved to München in 2015?"
 CONTEXT = "Jürgen moved to München in 2015; he said the café near the old station was great."

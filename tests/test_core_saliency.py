@@ -1,4 +1,4 @@
-"""core.saliency through explain(): completeness, agreement with direct captum calls, and model randomisation.
+"""core.attribution through explain(): completeness, agreement with direct captum calls, and model randomisation.
 
 References here are computed without core: the model is run on token ids (with the baseline built from the
 tokenizer's own sequence ids), and captum is called directly on the model's word-embedding layer.
@@ -17,7 +17,7 @@ from captum.attr import InputXGradient, LayerIntegratedGradients, Saliency
 from scipy.stats import pearsonr, spearmanr
 
 import core
-from core import saliency as core_saliency
+from core import attribution as core_saliency
 from core.encoding import encode
 from core.models import LoadedModel
 
@@ -392,7 +392,7 @@ def test_unknown_methods_are_refused(tiny_bert_dir: str, methods: tuple[str, ...
 
 
 def test_bfloat16_is_fast_only_with_native_bfloat16_units(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from core import compute
+    from core import passes as compute
 
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)

@@ -66,3 +66,46 @@ def test_benches_never_import_tests() -> None:
     for path in (ROOT / "bench").glob("*.py"):
         wrong = {name for name in _imports(path) if name.split(".")[0] == "tests"}
         assert not wrong, f"bench/{path.name} imports {sorted(wrong)}"
+
+
+WINGS = ("attribution", "whatif", "trust", "dataset")
+FACES = ("core", "core.types", *(f"core.{wing}" for wing in WINGS))
+"""What the dashboard and the benches may import from core: the pipeline's face and the wings' doors."""
+FIXTURES_DOOR = "core.fixtures"
+"""Checkpoints built for tests and benches; the benches and the dashboard's browser-test fixtures use them."""
+
+
+def _core_imports(path: Path) -> set[str]:
+    return {name for name in _imports(path) if name == "core" or name.startswith("core.")}
+
+
+@pytest.mark.parametrize("folder", ["dashboard", "bench"])
+def test_the_dashboard_and_the_benches_import_only_core_faces(folder: str) -> None:
+    allowed = {*FACES, FIXTURES_DOOR} if folder == "bench" else set(FACES)
+    checked = 0
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        door = {FIXTURES_DOOR} if path.parent.name == "fixtures" else set()
+        wrong = _core_imports(path) - allowed - door
+        assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)}: use {', '.join(FACES)}"
+        checked += bool(_core_imports(path))
+    assert checked, f"no {folder} file imports core: the check checks nothing"
+
+
+def test_a_wing_reaches_another_wing_only_through_its_door() -> None:
+    for path in sorted((ROOT / "core").rglob("*.py")):
+        inside = path.relative_to(ROOT / "core").parts
+        own = inside[0] if len(inside) > 1 else None
+        for name in _core_imports(path):
+            parts = name.split(".")
+            if len(parts) > 2 and parts[1] in WINGS and parts[1] != own:
+                raise AssertionError(f"{path.relative_to(ROOT)} imports {name}: import core.{parts[1]} instead")
+
+
+def test_no_core_or_dashboard_file_is_over_500_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): count
+        for folder in ("core", "dashboard")
+        for path in (ROOT / folder).rglob("*.py")
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert long == {}, f"files over 500 lines (a file doing several jobs becomes a folder): {long}"

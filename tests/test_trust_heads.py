@@ -13,15 +13,9 @@ import core
 from core.examples import load_examples
 from core.explain import answer_window
 from core.inputs import batch_inputs
+from core.passes import HeadGates, output_projections
 from core.progress import Cancelled
-from core.trust.heads import (
-    HeadGates,
-    ablation_masks,
-    head_gradients,
-    head_importance,
-    masked_answer_scores,
-    output_projections,
-)
+from core.trust.heads import ablation_masks, head_gradients, head_importance, masked_answer_scores
 
 QUESTION = "Who designed the Eiffel Tower?"
 CONTEXT = (

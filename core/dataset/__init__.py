@@ -2,8 +2,10 @@
 
 ``explain_dataset(data, model, out)`` reads SQuAD JSON or JSON Lines (``reading``), computes one row per
 example in batches (``rows``: answer, EM/F1 from ``metrics``, head statistics, saliency shares), one task
-per partition on Dask (``run``), into a resumable run directory (``store``; layout and columns in
-``schema``). ``load_run(out)`` reads it back for the dashboard and notebooks.
+per partition (``run``) on Dask (``cluster``) or here, into a resumable run directory (``manifest``: what the
+run is and which files it owns; ``store``: partitions, aggregates and ``load_run``; layout and columns in
+``schema``), with progress (``run_progress``). ``load_run(out)`` reads it back for the dashboard and
+notebooks. ``python -m core dataset run`` is ``cli``. Its one door is this module.
 
 Names are imported on first use (PEP 562), so ``python -m core explain`` never pays for Dask, pandas and
 pyarrow.
@@ -21,16 +23,21 @@ _EXPORTS = {
     "read_dataset": "core.dataset.reading",
     "normalize_answer": "core.dataset.metrics",
     "squad_scores": "core.dataset.metrics",
+    "BATCH_TOKENS": "core.dataset.rows",
     "RowSettings": "core.dataset.rows",
     "compute_rows": "core.dataset.rows",
     "explanation_path": "core.dataset.schema",
     "row_schema": "core.dataset.schema",
     "Run": "core.dataset.store",
-    "RunMismatchError": "core.dataset.store",
+    "RunMismatchError": "core.dataset.manifest",
     "RunSummary": "core.dataset.store",
     "load_run": "core.dataset.store",
     "read_rows": "core.dataset.store",
-    "embedded_cluster": "core.dataset.run",
+    "DASK_SETTINGS": "core.dataset.cluster",
+    "DEFAULT_PARTITION_SIZE": "core.dataset.run",
+    "embedded_cluster": "core.dataset.cluster",
+    "add_dataset_parser": "core.dataset.cli",
+    "run_dataset_command": "core.dataset.cli",
     "explain_dataset": "core.dataset.run",
 }
 

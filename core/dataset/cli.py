@@ -44,9 +44,9 @@ def add_dataset_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def main(args: argparse.Namespace) -> int:
+def run_dataset_command(args: argparse.Namespace) -> int:
     """Run ``dataset run``; one line on stderr and exit code 2 for any failure."""
-    from core.dataset.run import DEFAULT_PARTITION_SIZE, explain_dataset
+    from core.dataset.run import DEFAULT_PARTITION_SIZE, explain_dataset  # the run loads Dask: only when asked
 
     options = {
         name: value for name, value in (("max_length", args.max_length), ("stride", args.stride)) if value is not None

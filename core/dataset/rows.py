@@ -1,16 +1,18 @@
 """One row per example, for many examples at once: answers, head statistics and gradient saliency in batches.
 
-The answers are ``core.explain``'s: the same windows (``core.encoding``), the same tensors
-(``core.inputs.batch_inputs``), the same span rule (``core.answering.best_spans``) on logits from the same
-eager attention. Per batch of examples:
+The answers are ``core.explain``'s: the same windows (``core.encoding``), the same passes (``core.passes``:
+the model runs nowhere else), the same span rule (``core.explain.answer_spans``), and the same assembly of an
+``Explanation`` (``core.explain.build_explanation``). Per batch of examples:
 
-1. **Answer pass** (only examples whose context needs several windows): every window of every such example,
-   padded batches without gradients; ``best_spans`` picks each example's answer window and span.
-2. **One fused pass** over each example's answer window (the only window of most examples): a forward
-   with attentions and gradients on the word embeddings, then ``best_spans`` on its logits (single-window
-   examples), ``core.attention.head_statistics`` on each example's ``[layers, heads, tokens, tokens]``
-   slice (dropped right after: never stored), and two backward passes, one for the start logits of all
-   examples' answers and one for their end logits, that differentiate only the embeddings.
+1. **Answer pass** (only examples whose context needs several windows): every window of every such example
+   through ``core.passes.answer_logits`` (the fast attention path, no gradients); each example's answer
+   window and span follow.
+2. **One fused pass** over each example's answer window (the only window of most examples): a
+   ``core.passes.DetailPass`` with attentions and gradients on the word embeddings, then the answer of
+   single-window examples from its logits, ``core.attention.head_statistics`` on each example's
+   ``[layers, heads, tokens, tokens]`` slice (dropped right after: never stored), and two backward passes
+   (``DetailPass.embedding_gradients``), one for the start logits of all examples' answers and one for their
+   end logits, that differentiate only the embeddings.
    ``gradient`` is the L2 norm of that gradient (captum ``Saliency``), ``gradient_x_input`` its dot
    product with the embedding (captum ``InputXGradient``); a test checks both against ``core.explain``'s,
    which come from captum's own calls.
@@ -37,16 +39,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.answering import DEFAULT_MAX_ANSWER_TOKENS, DEFAULT_TOP_K, Span, best_spans, softmax
+from core.answering import DEFAULT_MAX_ANSWER_TOKENS, DEFAULT_TOP_K, Span
 from core.attention import head_statistics
 from core.dataset.metrics import squad_scores
 from core.dataset.reading import SQUAD_V1, DatasetExample, DatasetItem, ExampleProblem
 from core.dataset.schema import FAITHFULNESS_ATTENTION, FAITHFULNESS_METRICS
 from core.encoding import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE, MAX_WINDOWS, Encoding, Window, encode
-from core.explain import add_saliency
+from core.explain import add_saliency, answer_spans, build_explanation
 from core.explanation import Explanation
-from core.inputs import batch_inputs
 from core.models import LoadedModel
+from core.passes import DetailPass, WindowDetail, answer_logits, length_batches
 from core.types import METHODS, TARGETS, Method, TokenScores
 
 BATCH_TOKENS = 2048
@@ -54,7 +56,8 @@ BATCH_TOKENS = 2048
 from 4 to 16 windows of ~160 tokens); the fused pass keeps every layer's attention for its backward pass, so
 a cap in tokens keeps memory bounded at 384-token windows (about 400 MB for MiniLM-L6)."""
 
-GRADIENT_METHODS: tuple[Method, ...] = ("gradient", "gradient_x_input")
+FUSED_METHODS: tuple[Method, ...] = ("gradient", "gradient_x_input")
+"""Methods the fused pass computes itself (from its two backward passes)."""
 
 FAITHFULNESS_FRACTIONS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.5, 1.0)
 FAITHFULNESS_ERASER_FRACTIONS: tuple[float, ...] = (0.1, 0.2)
@@ -166,7 +169,8 @@ class _Pending:
     spans: list[Span] | None = None
     window_index: int = 0
     values: dict[str, Any] = field(default_factory=dict)
-    explanation_parts: dict[str, Any] | None = None
+    detail: WindowDetail | None = None
+    """The answer window's pass, kept only when a full ``Explanation`` is needed (opt-in work, kept ids)."""
 
     @property
     def window(self) -> Window:
@@ -240,20 +244,6 @@ def error_row(item: DatasetItem, message: str) -> dict[str, Any]:
     }
 
 
-def length_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
-    """Indices grouped into padded batches of at most ``budget`` tokens, shortest first (little padding)."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for index in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-        if current and lengths[index] * (len(current) + 1) > budget:
-            batches.append(current)
-            current = []
-        current.append(index)
-    if current:
-        batches.append(current)
-    return batches
-
-
 def _share_time(elapsed: float, members: Sequence[_Pending], tokens: Sequence[int]) -> None:
     """Split a batch's wall time over its examples in proportion to their tokens."""
     total = max(sum(tokens), 1)
@@ -264,31 +254,22 @@ def _share_time(elapsed: float, members: Sequence[_Pending], tokens: Sequence[in
 def _answer_pass(
     loaded: LoadedModel, multi: list[_Pending], settings: RowSettings, batch_tokens: int
 ) -> dict[int, str]:
-    """Spans of examples with several windows, from every window's logits (``core.explain.run_windows``' rule)."""
+    """Spans of examples with several windows, from every window's logits (``core.explain``'s rule)."""
+    if not multi:
+        return {}
     jobs = [(p, index) for p in multi for index in range(len(p.encoding.windows))]
-    starts: dict[tuple[int, int], np.ndarray] = {}
-    ends: dict[tuple[int, int], np.ndarray] = {}
-    for batch in length_batches([p.encoding.windows[i].length for p, i in jobs], batch_tokens):
-        began = time.perf_counter()
-        members = [jobs[j] for j in batch]
-        windows = [p.encoding.windows[i] for p, i in members]
-        with torch.no_grad():
-            output = loaded.model(**batch_inputs(loaded, windows))
-        for row, ((p, index), window) in enumerate(zip(members, windows, strict=True)):
-            starts[(p.position, index)] = output.start_logits[row, : window.length].float().cpu().numpy()
-            ends[(p.position, index)] = output.end_logits[row, : window.length].float().cpu().numpy()
-        _share_time(time.perf_counter() - began, [p for p, _ in members], [w.length for w in windows])
+    windows = [p.encoding.windows[index] for p, index in jobs]
+    began = time.perf_counter()
+    logits = answer_logits(loaded, windows, batch_tokens=batch_tokens)
+    _share_time(time.perf_counter() - began, [p for p, _ in jobs], [window.length for window in windows])
+    by_example: dict[int, list[Any]] = {}
+    for (p, _index), window_logits in zip(jobs, logits, strict=True):
+        by_example.setdefault(p.position, []).append(window_logits)
     failed: dict[int, str] = {}
+    limits = {"max_answer_tokens": settings.max_answer_tokens, "top_k": settings.top_k}
     for p in multi:
-        count = len(p.encoding.windows)
         try:
-            p.spans = best_spans(
-                p.encoding,
-                [starts[(p.position, i)] for i in range(count)],
-                [ends[(p.position, i)] for i in range(count)],
-                max_answer_tokens=settings.max_answer_tokens,
-                top_k=settings.top_k,
-            )
+            p.spans = answer_spans(p.encoding, by_example[p.position], limits)
         except ValueError as error:
             failed[p.position] = str(error)
             continue
@@ -304,96 +285,60 @@ def _fused_pass(
     batch_tokens: int,
 ) -> dict[int, str]:
     """Answers of single-window examples, head statistics and gradient saliency of every answer window."""
-    gradients_wanted = [m for m in settings.methods if m in GRADIENT_METHODS]
+    gradients_wanted = [m for m in settings.methods if m in FUSED_METHODS]
     full_explanation = settings.faithfulness or "integrated_gradients" in settings.methods
+    limits = {"max_answer_tokens": settings.max_answer_tokens, "top_k": settings.top_k}
     failed: dict[int, str] = {}
-    embedding_layer = loaded.model.get_input_embeddings()
     for batch in length_batches([p.window.length for p in pending], batch_tokens):
         began = time.perf_counter()
         members = [pending[j] for j in batch]
         windows = [p.window for p in members]
-        inputs = batch_inputs(loaded, windows)
-        with torch.no_grad():
-            embeddings = embedding_layer(inputs.pop("input_ids")).detach()
-        with torch.set_grad_enabled(bool(gradients_wanted)):
-            embeddings.requires_grad_(bool(gradients_wanted))
-            output = loaded.model(inputs_embeds=embeddings, output_attentions=True, output_hidden_states=True, **inputs)
-            start_logits = output.start_logits.detach().float().cpu().numpy()
-            end_logits = output.end_logits.detach().float().cpu().numpy()
-            answered: list[int] = []
-            for row, (p, window) in enumerate(zip(members, windows, strict=True)):
-                if p.spans is None:
-                    try:
-                        p.spans = best_spans(
-                            p.encoding,
-                            [start_logits[row, : window.length]],
-                            [end_logits[row, : window.length]],
-                            max_answer_tokens=settings.max_answer_tokens,
-                            top_k=settings.top_k,
-                        )
-                    except ValueError as error:
-                        failed[p.position] = str(error)
-                        continue
-                answered.append(row)
-            gradients = _answer_gradients(output, embeddings, members, answered) if gradients_wanted else {}
-        attentions = [layer.detach() for layer in output.attentions]
+        detail_pass = DetailPass(loaded, windows, gradients=bool(gradients_wanted))
+        answered: list[int] = []
+        for row, p in enumerate(members):
+            if p.spans is None:
+                try:
+                    p.spans = answer_spans(p.encoding, [detail_pass.logits(row)], limits)
+                except ValueError as error:
+                    failed[p.position] = str(error)
+                    continue
+            answered.append(row)
+        gradients = (
+            detail_pass.embedding_gradients(
+                {
+                    "start": [(row, "start", members[row].spans[0].start_token) for row in answered],
+                    "end": [(row, "end", members[row].spans[0].end_token - 1) for row in answered],
+                }
+            )
+            if gradients_wanted and answered
+            else {}
+        )
         for row in answered:
             p, window = members[row], windows[row]
-            length = window.length
             answer = p.spans[0]
-            layer_maps = torch.stack([layer[row, :, :length, :length] for layer in attentions]).float().cpu().numpy()
-            statistics = head_statistics(layer_maps, window.roles, range(answer.start_token, answer.end_token))
+            attentions = detail_pass.attentions(row)
+            statistics = head_statistics(attentions, window.roles, range(answer.start_token, answer.end_token))
             p.values["heads"] = {name: values.astype(np.float32).ravel() for name, values in statistics.items()}
-            saliency = {
-                method: _method_scores(method, gradients, embeddings, row, length) for method in gradients_wanted
-            }
+            embeddings = detail_pass.embeddings(row)
+            saliency = {method: _method_scores(method, gradients, embeddings, row) for method in gradients_wanted}
             p.values["saliency"] = saliency
             if full_explanation or p.example.id in keep_ids:
-                hidden = torch.stack([state[row, :length] for state in output.hidden_states]).detach()
-                with torch.no_grad():
-                    layer_logits = loaded.model.qa_outputs(hidden).float().cpu().numpy()
-                p.explanation_parts = {
-                    "start_logits": start_logits[row, :length].copy(),
-                    "end_logits": end_logits[row, :length].copy(),
-                    "attentions": layer_maps,
-                    "layer_start_logits": layer_logits[..., 0],
-                    "layer_end_logits": layer_logits[..., 1],
-                    "saliency": saliency,
-                }
-        del output, attentions, gradients
+                layer_start, layer_end = detail_pass.layer_logits(row)
+                p.detail = WindowDetail(detail_pass.logits(row), attentions, layer_start, layer_end)
+        del detail_pass, gradients
         _share_time(time.perf_counter() - began, members, [w.length for w in windows])
     return failed
 
 
-def _answer_gradients(
-    output: Any, embeddings: torch.Tensor, members: Sequence[_Pending], answered: Sequence[int]
-) -> dict[str, torch.Tensor]:
-    """d logit / d word embedding for each answered example's start and end token, ``[batch, tokens, dim]`` each.
-
-    Examples in a batch are independent, so the gradient of the sum of their target logits is every
-    example's own gradient at once: one backward pass per target.
-    """
-    if not answered:
-        return {}
-    rows = torch.tensor(list(answered), dtype=torch.long)
-    start_tokens = torch.tensor([members[r].spans[0].start_token for r in answered], dtype=torch.long)
-    last_tokens = torch.tensor([members[r].spans[0].end_token - 1 for r in answered], dtype=torch.long)
-    (start,) = torch.autograd.grad(output.start_logits[rows, start_tokens].sum(), embeddings, retain_graph=True)
-    (end,) = torch.autograd.grad(output.end_logits[rows, last_tokens].sum(), embeddings)
-    return {"start": start.detach(), "end": end.detach()}
-
-
 def _method_scores(
-    method: Method, gradients: dict[str, torch.Tensor], embeddings: torch.Tensor, row: int, length: int
+    method: Method, gradients: dict[str, torch.Tensor], embeddings: torch.Tensor, row: int
 ) -> dict[str, TokenScores]:
     """``gradient`` (L2 norm) or ``gradient_x_input`` (summed over the embedding) per target, float32 ``[tokens]``."""
     scores: dict[str, TokenScores] = {}
+    length = embeddings.shape[0]
     for target in TARGETS:
         gradient = gradients[target][row, :length]
-        if method == "gradient":
-            values = gradient.norm(dim=-1)
-        else:
-            values = (gradient * embeddings[row, :length].detach()).sum(dim=-1)
+        values = gradient.norm(dim=-1) if method == "gradient" else (gradient * embeddings).sum(dim=-1)
         scores[target] = values.float().cpu().numpy().astype(np.float32)
     return scores
 
@@ -402,15 +347,23 @@ def _opt_in_work(
     loaded: LoadedModel, p: _Pending, settings: RowSettings, explain_settings: dict[str, Any]
 ) -> Explanation | None:
     """Integrated gradients and faithfulness on a full Explanation, when asked for; the Explanation if built."""
-    if p.explanation_parts is None:
+    if p.detail is None or p.spans is None:
         return None
-    explanation = _explanation(loaded, p, explain_settings)
-    p.explanation_parts = None
+    explanation = build_explanation(
+        loaded,
+        p.encoding,
+        p.spans,
+        p.detail,
+        settings=explain_settings,
+        timings={"total": p.seconds},
+        saliency=p.values.get("saliency", {}),
+    )
+    p.detail = None
     if "integrated_gradients" in settings.methods:
         explanation = add_saliency(explanation, ["integrated_gradients"], model=loaded, use_cache=False)
         p.values["saliency"]["integrated_gradients"] = dict(explanation.saliency["integrated_gradients"])
     if settings.faithfulness:
-        from core.trust.faithfulness import faithfulness
+        from core.trust import faithfulness
 
         report = faithfulness(
             explanation,
@@ -427,37 +380,6 @@ def _opt_in_work(
             for metric in FAITHFULNESS_METRICS
         }
     return explanation
-
-
-def _explanation(loaded: LoadedModel, p: _Pending, explain_settings: dict[str, Any]) -> Explanation:
-    """The ``core.Explanation`` of one example, from this module's passes instead of ``core.explain``'s."""
-    parts = p.explanation_parts or {}
-    window = p.window
-    assert p.spans is not None
-    return Explanation(
-        model=loaded.name,
-        model_type=loaded.model_type,
-        question=p.encoding.question,
-        context=p.example.context,
-        tokens=list(window.tokens),
-        roles=list(window.roles),
-        offsets=list(window.offsets),
-        word_ids=list(window.word_ids),
-        answer=p.spans[0],
-        top_k=list(p.spans),
-        start_logits=parts["start_logits"],
-        end_logits=parts["end_logits"],
-        start_probs=softmax(parts["start_logits"]),
-        end_probs=softmax(parts["end_logits"]),
-        attentions=parts["attentions"],
-        layer_start_logits=parts["layer_start_logits"],
-        layer_end_logits=parts["layer_end_logits"],
-        saliency={method: dict(values) for method, values in parts["saliency"].items()},
-        window_index=p.window_index,
-        num_windows=len(p.encoding.windows),
-        settings=dict(explain_settings),
-        timings={"total": p.seconds},
-    )
 
 
 def _row(p: _Pending, settings: RowSettings) -> dict[str, Any]:
@@ -521,7 +443,7 @@ def saliency_shares(
 
 __all__ = [
     "BATCH_TOKENS",
-    "length_batches",
+    "FUSED_METHODS",
     "EXPLAIN_OPTIONS",
     "FAITHFULNESS_ERASER_FRACTIONS",
     "FAITHFULNESS_FRACTIONS",

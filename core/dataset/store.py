@@ -7,7 +7,6 @@ and a rerun only needs to look at which files exist. Layout and columns: ``core.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
@@ -23,14 +22,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.attention import HEAD_STATISTICS
+from core.dataset.manifest import TEMPORARY_SUFFIX, read_manifest, write_json
 from core.dataset.schema import (
-    EXPLANATIONS_DIR,
     HEAD_GROUPS,
     HEADS,
     HEADS_SCHEMA,
     MANIFEST,
     MODEL_SHAPE_KEY,
-    PARTS_DIR,
     SUMMARY,
     explanation_path,
     part_path,
@@ -40,11 +38,6 @@ from core.explanation import Explanation
 
 MANIFEST_FORMAT = "qa-lens/dataset-run"
 MANIFEST_VERSION = 1
-_TEMPORARY_SUFFIX = ".tmp"
-
-
-class RunMismatchError(ValueError):
-    """The output directory holds a run made from other input, another model or other settings."""
 
 
 @dataclass(frozen=True)
@@ -98,35 +91,7 @@ class Run:
         return Explanation.load(explanation_path(self.out, example_id))
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
-
-def read_manifest(out: str | Path) -> dict[str, Any] | None:
-    path = Path(out) / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise ValueError(
-            f"{path} is not valid JSON ({error}); use a new --out, or --overwrite to start over."
-        ) from error
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise ValueError(f"{path} is not a QA Lens run manifest; use a new --out, or --overwrite to start over.")
-    return manifest
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON atomically (temporary file in the same directory, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_TEMPORARY_SUFFIX}")
-    temporary.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def write_part(
@@ -137,7 +102,7 @@ def write_part(
     target.parent.mkdir(parents=True, exist_ok=True)
     shape = json.dumps({"layers": layers, "heads": heads}).encode("utf-8")
     table = pa.Table.from_pylist(list(rows), schema=schema.with_metadata({MODEL_SHAPE_KEY: shape}))
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}{_TEMPORARY_SUFFIX}")
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
     try:
         pq.write_table(table, temporary)
         os.replace(temporary, target)
@@ -159,32 +124,7 @@ def save_explanation(out: str | Path, example_id: str, explanation: Explanation)
     return target
 
 
-def remove_leftovers(out: str | Path) -> None:
-    """Delete temporary files a killed run left behind (they never hold finished work)."""
-    for directory in (Path(out) / PARTS_DIR, Path(out) / EXPLANATIONS_DIR, Path(out)):
-        if directory.is_dir():
-            for path in directory.glob(".*"):
-                if path.is_file() and (path.name.endswith(_TEMPORARY_SUFFIX) or path.suffix == ".npz"):
-                    path.unlink(missing_ok=True)
 
-
-def clear_run(out: str | Path) -> None:
-    """Remove a run's own files (never anything else in the directory)."""
-    root = Path(out)
-    for directory in (root / PARTS_DIR, root / EXPLANATIONS_DIR):
-        if directory.is_dir():
-            for path in directory.iterdir():
-                if path.is_file():
-                    path.unlink()
-            directory.rmdir()
-    for name in (SUMMARY, HEADS, MANIFEST):
-        (root / name).unlink(missing_ok=True)
-    remove_leftovers(root)
-
-
-def finished_partitions(out: str | Path, count: int) -> set[int]:
-    """Indices of partitions whose file exists."""
-    return {index for index in range(count) if part_path(out, index).is_file()}
 
 
 def _part_files(out: str | Path, manifest: dict[str, Any], partial: bool = False) -> list[Path]:
@@ -313,7 +253,7 @@ def finish_run(out: str | Path, manifest: dict[str, Any]) -> RunSummary:
     check_ids(root, manifest)
     summary = build_summary(root, manifest)
     heads = build_heads(root, manifest)
-    temporary = root / f".{HEADS}.{uuid.uuid4().hex}{_TEMPORARY_SUFFIX}"
+    temporary = root / f".{HEADS}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}"
     pq.write_table(heads, temporary)
     os.replace(temporary, root / HEADS)
     write_json(root / SUMMARY, summary.to_dict())
@@ -369,22 +309,15 @@ def load_run(out: str | Path, partial: bool = False) -> Run:
 
 __all__ = [
     "Run",
-    "RunMismatchError",
     "RunSummary",
     "build_heads",
     "build_summary",
     "check_ids",
-    "clear_run",
-    "file_sha256",
     "finish_run",
-    "finished_partitions",
     "load_run",
     "partition_stats",
-    "read_manifest",
     "read_rows",
-    "remove_leftovers",
     "save_explanation",
     "scalar_columns",
-    "write_json",
     "write_part",
 ]

@@ -10,7 +10,8 @@ Plain functions over ``Explanation`` objects from the pipeline (``core.explain``
 - ``build_report``: all of the above as one JSON report;
 - ``token_importance`` / ``importance_order``: the one ranking of tokens they all share.
 
-The pipeline never imports this package; this package imports the pipeline.
+Its one door is this module (import from ``core.trust``, never from its files). The pipeline never imports
+this package; this package imports the pipeline, and runs the model only through ``core.passes``.
 """
 
 from core.trust.compare import (
@@ -22,16 +23,41 @@ from core.trust.compare import (
     compare_models,
     context_words,
 )
-from core.trust.faithfulness import ExplainerFaithfulness, FaithfulnessReport, faithfulness
-from core.trust.heads import HeadImportance, head_importance
-from core.trust.importance import ATTENTION_VARIANTS, EXPLAINERS, importance_order, token_importance
+from core.trust.faithfulness import (
+    FAITHFULNESS_BATCH_SIZE,
+    PRECISIONS,
+    RANDOM,
+    RANDOM_ORDERS,
+    ExplainerFaithfulness,
+    FaithfulnessReport,
+    faithfulness,
+)
+from core.trust.heads import HEAD_BATCH_SIZE, HeadImportance, head_importance
+from core.trust.importance import (
+    ATTENTION_VARIANTS,
+    DEFAULT_EXPLAINERS,
+    EXPLAINERS,
+    SIGNED_METHODS,
+    UNSIGNED_METHODS,
+    importance_order,
+    token_importance,
+)
 from core.trust.layerwise import LayerSpan, LayerwiseReport, layer_answers
 from core.trust.report import Report, build_report
-from core.trust.sanity import SanityReport, sanity_check
+from core.trust.sanity import SANITY_IG_STEPS, SanityReport, sanity_check
 
 __all__ = [
     "ATTENTION_VARIANTS",
+    "DEFAULT_EXPLAINERS",
     "EXPLAINERS",
+    "FAITHFULNESS_BATCH_SIZE",
+    "HEAD_BATCH_SIZE",
+    "PRECISIONS",
+    "RANDOM",
+    "RANDOM_ORDERS",
+    "SANITY_IG_STEPS",
+    "SIGNED_METHODS",
+    "UNSIGNED_METHODS",
     "Comparison",
     "ContextWord",
     "ExplainerFaithfulness",

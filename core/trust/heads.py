@@ -37,28 +37,18 @@ import numpy as np
 import torch
 
 from core.answering import Span
-from core.compute import fast_attention
 from core.encoding import Window
 from core.explain import answer_window
 from core.explanation import Explanation
 from core.inputs import window_tensors
 from core.models import LoadedModel, load_model
+from core.passes import HeadGates, fast_attention
 from core.progress import ProgressCallback, report_progress
 from core.trust.stats import json_float, spearman
 from core.types import LayerHeadScores, Target
 
 HEAD_BATCH_SIZE = 12
 """Masked copies of the window per forward pass: one layer's heads of a 12-head model."""
-
-OUTPUT_PROJECTIONS: dict[str, str] = {
-    "bert": "attention.output.dense",
-    "roberta": "attention.output.dense",
-    "electra": "attention.output.dense",
-    "distilbert": "attention.out_lin",
-    "albert": "attention.dense",
-}
-"""Per model type, the name ending of the module that projects the concatenated heads back to the hidden size.
-Other model types are tried with each of these endings."""
 
 
 @dataclass(frozen=True)
@@ -68,92 +58,6 @@ class MaskedScores:
     probability: np.ndarray
     start_logit: np.ndarray
     end_logit: np.ndarray
-
-
-class HeadGates:
-    """Per-example gates on every head's output, applied through pre-hooks on the output projections.
-
-    Use as a context manager (hooks in place, and the model's lock held, only inside) and call ``forward`` with
-    one window (batch 1)
-    and a ``[batch, layers, heads]`` mask. The batch forms where it first matters: layers whose gates are
-    all 1 run once on the single window, and the first layer with a gate below 1 broadcasts its heads'
-    output to the mask's batch (the residual stream follows by broadcasting). Masks that differ only from
-    layer ``l`` on thus share layers ``0 .. l - 1``, which head ablation, one layer at a time, exploits.
-    """
-
-    def __init__(self, loaded: LoadedModel, num_layers: int | None = None) -> None:
-        self.loaded = loaded
-        self.num_layers = num_layers or loaded.num_layers
-        self.num_heads = loaded.num_heads
-        self.projections = output_projections(loaded)
-        self._mask: torch.Tensor | None = None
-        self._identity_layers: list[bool] = []
-        self._calls = 0
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
-
-    def __enter__(self) -> HeadGates:
-        self.loaded.lock.acquire()  # the hooks change the shared model for everyone until they are removed
-        self._handles = [module.register_forward_pre_hook(self._gate) for module in self.projections]
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-        self.loaded.lock.release()
-
-    def forward(self, inputs: dict[str, torch.Tensor], mask: torch.Tensor) -> Any:
-        """The model's output on ``inputs`` with head ``h`` of layer ``l`` scaled by ``mask[:, l, h]``.
-
-        The output's batch is the mask's, or 1 when every gate is 1 (and no gradient is asked for).
-        """
-        if mask.dim() != 3 or tuple(mask.shape[1:]) != (self.num_layers, self.num_heads):
-            raise ValueError(f"A head mask is [batch, {self.num_layers}, {self.num_heads}]; got {tuple(mask.shape)}.")
-        if mask.requires_grad:
-            self._identity_layers = [False] * self.num_layers
-        else:
-            self._identity_layers = [bool(value) for value in (mask == 1).all(dim=2).all(dim=0).tolist()]
-        self._mask, self._calls = mask, 0
-        try:
-            output = self.loaded.model(**inputs)
-        finally:
-            self._mask = None
-        if self._calls != self.num_layers:
-            raise NotImplementedError(
-                f"Expected {self.num_layers} attention layers, the output projections ran {self._calls} times: "
-                f"head masking does not understand this {self.loaded.model_type} model."
-            )
-        return output
-
-    def _gate(self, module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        if self._mask is None:
-            return None
-        layer = self._calls
-        self._calls += 1
-        if layer >= self.num_layers or self._identity_layers[layer]:
-            return None
-        heads = args[0]
-        batch, tokens, width = heads.shape
-        gates = self._mask[:, layer].to(heads.dtype)[:, None, :, None]
-        split = heads.view(batch, tokens, self.num_heads, width // self.num_heads)
-        return ((split * gates).reshape(-1, tokens, width), *args[1:])
-
-
-def output_projections(loaded: LoadedModel) -> list[torch.nn.Module]:
-    """Each distinct attention output projection of the model (ALBERT shares one across layers)."""
-    known = OUTPUT_PROJECTIONS.get(loaded.model_type)
-    endings = [known] if known else list(dict.fromkeys(OUTPUT_PROJECTIONS.values()))
-    for ending in endings:
-        found = [module for name, module in loaded.model.named_modules() if name.endswith("." + ending)]
-        if found:
-            width = loaded.num_heads
-            if any(getattr(module, "in_features", 0) % width for module in found):
-                break
-            return found
-    raise NotImplementedError(
-        f"Cannot find the attention output projections of this {loaded.model_type} model; head masking supports "
-        f"{', '.join(sorted(OUTPUT_PROJECTIONS))} and models laid out like them."
-    )
 
 
 def masked_answer_scores(
@@ -368,13 +272,10 @@ def head_importance(
 
 __all__ = [
     "HEAD_BATCH_SIZE",
-    "OUTPUT_PROJECTIONS",
-    "HeadGates",
     "HeadImportance",
     "MaskedScores",
     "ablation_masks",
     "head_gradients",
     "head_importance",
     "masked_answer_scores",
-    "output_projections",
 ]

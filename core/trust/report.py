@@ -72,9 +72,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.atomic_files import write_atomically
 from core.explain import explain
 from core.explanation import Explanation
-from core.files import write_atomically
 from core.models import LoadedModel, load_model
 from core.progress import ProgressCallback, report_progress, sub_progress
 from core.trust.compare import Comparison, compare_explanations
@@ -183,7 +183,7 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def save(self, path: str | Path) -> Path:
-        """Write the JSON to ``path``, whole or not at all (``core.files.write_atomically``); OSError if it cannot."""
+        """Write the JSON to ``path``, whole or not at all (``core.atomic_files``); OSError if it cannot."""
         data = self.to_json().encode("utf-8")
         return write_atomically(path, lambda handle: handle.write(data))
 

@@ -27,7 +27,7 @@ reported but not used for the flag: re-drawing the embedding table changes the i
 themselves (gradient x input multiplies by them), which would decorrelate any input-dependent map
 whatever the model does.
 
-Integrated gradients runs with a fixed ``ig_steps`` nodes (one level of ``core.saliency``'s rule) at
+Integrated gradients runs with a fixed ``ig_steps`` nodes (one level of ``core.attribution``'s rule) at
 every step instead of the refining schedule of ``core.explain``: a random model's paths can need many
 more nodes to converge, and equal settings keep the steps comparable.
 """
@@ -45,12 +45,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.attribution import gradient_saliency, integrated_gradients_both
 from core.encoding import Window
 from core.explain import answer_window
 from core.explanation import Explanation
 from core.models import LoadedModel, load_model
 from core.progress import ProgressCallback, report_progress
-from core.saliency import gradient_saliency, integrated_gradients_both
 from core.trust.importance import Combine, combine_targets
 from core.trust.stats import json_float, spearman
 from core.types import DEFAULT_METHODS, METHODS, TARGETS, Method, Target

@@ -13,7 +13,7 @@ import numpy as np
 import panel as pn
 import param
 
-from core.attention import HEAD_STATISTICS
+from core import HEAD_STATISTICS
 from dashboard.state import ExplorerState
 from dashboard.theme import ATTENTION_CMAP, SALIENCY_CMAP
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import param
 
-from core.attention import HEAD_STATISTICS
+from core import HEAD_STATISTICS
 from dashboard.theme import choices
 
 ALL_TITLES = "(all titles)"

@@ -39,8 +39,7 @@ import numpy as np
 import param
 
 import core
-from core.examples import Example
-from core.progress import ProgressCallback
+from core import Example, ProgressCallback
 from dashboard.state.dataset import DatasetState
 from dashboard.state.inputs import Inputs
 from dashboard.state.jobs import Jobs, message

@@ -22,8 +22,8 @@ from typing import Any
 import param
 
 import core
-import core.saliency
-from core.examples import EXAMPLES_PATH, Example, load_examples
+import core.attribution
+from core import EXAMPLES_PATH, Example, load_examples
 from core.types import IG_BASELINES
 from dashboard.theme import choices
 
@@ -87,8 +87,8 @@ class Inputs(param.Parameterized):
     )
     auto_run = param.Boolean(default=True, doc="Run the model as soon as an example or another model is chosen.")
     ig_max_steps = param.Integer(
-        default=core.saliency.IG_MAX_STEPS,
-        bounds=(core.saliency.IG_START_STEPS, 321),
+        default=core.attribution.IG_MAX_STEPS,
+        bounds=(core.attribution.IG_START_STEPS, 321),
         doc="Most path points integrated gradients may spend refining its maps (more: slower, closer).",
     )
     ig_baseline = param.Selector(

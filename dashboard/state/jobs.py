@@ -24,7 +24,7 @@ from typing import Any
 import param
 
 import core
-from core.progress import Cancelled, ProgressCallback
+from core import Cancelled, ProgressCallback
 from dashboard.state.runners import Outcome, Runner, SyncRunner
 
 logger = logging.getLogger(__name__)

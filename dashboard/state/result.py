@@ -13,7 +13,7 @@ import numpy as np
 import param
 
 import core
-from core.attention import THUMBNAIL_SIZE, head_links, head_statistics, head_thumbnails
+from core import THUMBNAIL_SIZE, head_links, head_statistics, head_thumbnails
 from core.types import EXPLAINABLE_TARGETS
 
 

@@ -16,13 +16,16 @@ import numpy as np
 import param
 
 import core
-from core.progress import ProgressCallback, sub_progress
-from core.trust.compare import Comparison
-from core.trust.faithfulness import FaithfulnessReport
-from core.trust.heads import HeadImportance
-from core.trust.importance import ATTENTION_VARIANTS, DEFAULT_EXPLAINERS
-from core.trust.layerwise import LayerwiseReport
-from core.trust.sanity import SanityReport
+from core import ProgressCallback, sub_progress
+from core.trust import (
+    ATTENTION_VARIANTS,
+    DEFAULT_EXPLAINERS,
+    Comparison,
+    FaithfulnessReport,
+    HeadImportance,
+    LayerwiseReport,
+    SanityReport,
+)
 from dashboard.state.inputs import Inputs
 from dashboard.state.jobs import Job, Jobs
 from dashboard.state.result import Result

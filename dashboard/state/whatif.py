@@ -15,7 +15,7 @@ from typing import Any
 import param
 
 import core
-from core.progress import ProgressCallback
+from core import ProgressCallback
 from core.whatif import Edit, EditHistory, WhatIf
 from dashboard.state.jobs import Jobs
 from dashboard.state.result import Result

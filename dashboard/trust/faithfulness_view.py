@@ -16,7 +16,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from core.trust.faithfulness import RANDOM, FaithfulnessReport
+from core.trust import RANDOM, FaithfulnessReport
 from dashboard.theme import SELECTION_COLOR, label
 from dashboard.trust.base import TrustView, explainer_color
 from dashboard.views.plotting import PLOT_HEIGHT

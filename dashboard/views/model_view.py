@@ -17,7 +17,7 @@ import holoviews as hv
 import numpy as np
 from bokeh.models import BoxAnnotation
 
-from core.attention import THUMBNAIL_SIZE, thumbnail_edges
+from core import THUMBNAIL_SIZE, thumbnail_edges
 from dashboard.theme import ATTENTION_CMAP, SELECTION_COLOR
 from dashboard.views.base import PlotView
 from dashboard.views.plotting import add_strips, runs, set_strips

@@ -13,7 +13,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 
-from core.trust.importance import SIGNED_METHODS
+from core.trust import SIGNED_METHODS
 from dashboard.state.result import saliency_peak, scaled_saliency
 from dashboard.theme import SIGN_PALETTE, label
 from dashboard.views.base import TokenBarsView

@@ -19,7 +19,7 @@ import panel as pn
 import param
 from panel.custom import JSComponent
 
-from core.trust.importance import SIGNED_METHODS
+from core.trust import SIGNED_METHODS
 from dashboard.escaping import markdown_text
 from dashboard.state import ExplorerState
 from dashboard.state.result import saliency_peak

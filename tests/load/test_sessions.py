@@ -35,8 +35,8 @@ from typing import Any
 import pytest
 
 import core
-from core.cache import DEFAULT_LIMIT_BYTES
 from core.examples import load_examples
+from core.explanation_cache import DEFAULT_LIMIT_BYTES
 from dashboard.fixtures.page_scripts import ANSWER_TIMEOUT_MS, SALIENCY_TIMEOUT_MS, UI_TIMEOUT_MS
 from dashboard.fixtures.server import ROOT, PanelServer, server_environment
 from tests.browser.dashboard_page import DashboardPage

@@ -1,6 +1,6 @@
 """What a saliency map explains: one scalar of the model's output per target.
 
-Every saliency method attributes one scalar per input. ``core.saliency.QAForward`` returns the window's
+Every saliency method attributes one scalar per input. ``core.passes.EmbeddingForward`` returns the window's
 start logits then its end logits (``[batch, 2 * tokens]``), and every target is a fixed weighted sum of
 those columns, so the gradient methods, integrated gradients and the perturbation methods all explain
 exactly the same numbers:
@@ -31,12 +31,15 @@ from dataclasses import dataclass
 import torch
 
 from core.answering import Span
+from core.encoding import Window
+from core.models import LoadedModel
+from core.passes import TargetForward
 from core.types import CONTRAST_TARGET, EXPLAINABLE_TARGETS, NULL_TARGET, TARGETS, Role, Target
 
 
 @dataclass(frozen=True)
 class TargetOutput:
-    """One explained scalar: ``sum(weight * column)`` over ``QAForward``'s output columns."""
+    """One explained scalar: ``sum(weight * column)`` over ``core.passes.EmbeddingForward``'s output columns."""
 
     name: Target
     weights: tuple[tuple[int, float], ...]
@@ -93,6 +96,24 @@ def weight_matrix(
     return matrix
 
 
+def target_index(window: Window, target: Target, start_token: int, end_token: int) -> int:
+    """Column of ``core.passes.EmbeddingForward``'s output for the answer's start or its last token."""
+    return start_token if target == "start" else window.length + end_token - 1
+
+
+def answer_outputs(window: Window, start_token: int, end_token: int) -> dict[Target, TargetOutput]:
+    """The ``start`` and ``end`` targets of the span ``[start_token, end_token)``."""
+    return {
+        target: TargetOutput(target, ((target_index(window, target, start_token, end_token), 1.0),))
+        for target in ("start", "end")
+    }
+
+
+def target_forward(loaded: LoadedModel, window: Window, outputs: Mapping[Target, TargetOutput]) -> TargetForward:
+    """The window's forward from word embeddings to every target's scalar, one column per target."""
+    return TargetForward(loaded, window, weight_matrix(outputs, window.length, loaded.model.dtype, loaded.device))
+
+
 def contrast_span(answer: Span, top_k: Sequence[Span], rank: int) -> Span:
     """Span number ``rank`` of ``top_k`` (1 = the answer, 2 = the runner-up), checked to share the answer's window.
 
@@ -126,4 +147,13 @@ def _merge(weights: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
     return [(column, weight) for column, weight in merged.items() if weight != 0.0]
 
 
-__all__ = ["TargetOutput", "contrast_span", "span_weights", "target_outputs", "weight_matrix"]
+__all__ = [
+    "TargetOutput",
+    "answer_outputs",
+    "contrast_span",
+    "span_weights",
+    "target_forward",
+    "target_index",
+    "target_outputs",
+    "weight_matrix",
+]

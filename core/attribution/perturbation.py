@@ -1,7 +1,7 @@
 """Perturbation saliency with captum: occlusion, LIME and Kernel SHAP, word by word.
 
 These methods never differentiate: they run the model on copies of the window with some words
-replaced, and read how the explained scalars (``core.targets``) move. What they share:
+replaced, and read how the explained scalars (``core.attribution.targets``) move. What they share:
 
 - **features are words**: the question's and the context's words (a word's wordpieces, grouped by
   ``word_ids`` exactly as ``Explanation.words()`` groups them) are the features of captum's
@@ -49,12 +49,13 @@ import torch
 from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import FeatureAblation, KernelShap, Lime
 
-from core.compute import fast_attention
+from core.attribution.baselines import replacement_token
+from core.attribution.gradients import seeded
+from core.attribution.targets import TargetOutput, weight_matrix
 from core.encoding import Window
 from core.inputs import window_tensors
 from core.models import LoadedModel
-from core.saliency import replacement_token, seeded
-from core.targets import TargetOutput, weight_matrix
+from core.passes import fast_attention, ids_logits
 from core.types import PROBABILITY_TARGET, Role, Target, TokenScores
 
 PERTURBATION_BATCH = 16
@@ -116,7 +117,7 @@ def word_features(roles: Sequence[Role], word_ids: Sequence[int | None]) -> Word
 class WordForward:
     """``ids of the question and context tokens [batch, positions] -> [batch, targets]``, memoised by input.
 
-    The special tokens are put back around the given ids; ``outputs`` are ``core.targets`` scalars and,
+    The special tokens are put back around the given ids; ``outputs`` are ``core.attribution.targets`` scalars and,
     with ``probability_span`` given, a last column holds ``p_start * p_end`` of that span.
     """
 
@@ -128,7 +129,7 @@ class WordForward:
         outputs: Mapping[Target, TargetOutput],
         probability_span: tuple[int, int] | None = None,
     ) -> None:
-        self.model = loaded.model
+        self.loaded = loaded
         self.tensors = window_tensors(loaded, window)
         self.positions = torch.tensor(features.positions, device=loaded.device)
         self.weights = weight_matrix(outputs, window.length, torch.float32, loaded.device)
@@ -148,14 +149,14 @@ class WordForward:
         ids = self.tensors.input_ids.expand(batch, -1).clone()
         ids[:, self.positions] = word_ids.to(ids.device)
         with torch.no_grad():
-            output = self.model(input_ids=ids, **self.tensors.extra(batch))
+            start_logits, end_logits = ids_logits(self.loaded, self.tensors, ids)
         self.forward_passes += batch
-        logits = torch.cat([output.start_logits, output.end_logits], dim=-1).float()
+        logits = torch.cat([start_logits, end_logits], dim=-1).float()
         columns = [logits @ self.weights]
         if self.probability_span is not None:
             start, end = self.probability_span
-            log_start = torch.log_softmax(output.start_logits.double(), dim=-1)[:, start]
-            log_end = torch.log_softmax(output.end_logits.double(), dim=-1)[:, end - 1]
+            log_start = torch.log_softmax(start_logits.double(), dim=-1)[:, start]
+            log_end = torch.log_softmax(end_logits.double(), dim=-1)[:, end - 1]
             columns.append((log_start + log_end).exp().float().unsqueeze(1))
         return torch.cat(columns, dim=1)
 
