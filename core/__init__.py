@@ -13,7 +13,7 @@ report) and ``core.dataset`` (reading, metrics, rows, cluster, run directories).
 the pipeline: the dashboard and the benches import ``core``, ``core.types`` and the wings' doors, nothing else.
 """
 
-from core.answering import Span
+from core.answering import Span, best_spans, candidate_spans
 from core.attention import (
     HEAD_STATISTICS,
     THUMBNAIL_SIZE,
@@ -137,10 +137,12 @@ __all__ = [
     "answer_window",
     "apply_edits",
     "attention_rollout",
+    "best_spans",
     "batch_inputs",
     "bfloat16_is_fast",
     "build_report",
     "cache_info",
+    "candidate_spans",
     "clear_cache",
     "compare_explanations",
     "compare_models",

@@ -25,15 +25,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import math
 import os
 import platform
 import random
-import re
 import shutil
-import string
 import subprocess
 import sys
 import time
@@ -53,6 +50,10 @@ from transformers import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fetch_squad import squad_paths  # noqa: E402  (a sibling script, not a package)
+
+from core import Span, bfloat16_is_fast, candidate_spans  # noqa: E402
+from core.dataset import squad_scores  # noqa: E402
+from core.types import Role  # noqa: E402
 
 ATTRIBUTION = "fine-tuned on SQuAD v1.1 train (CC BY-SA 4.0)"
 SQUAD_CITATION = "Rajpurkar et al., 2016, https://rajpurkar.github.io/SQuAD-explorer/"
@@ -322,51 +323,33 @@ class BudgetSchedule:
 # ----------------------------------------------------------------------------------------------- evaluation
 
 
-def normalize_answer(text: str) -> str:
-    """Official SQuAD v1.1 normalisation: lower-case, drop punctuation and articles, collapse whitespace."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def f1_score(prediction: str, gold: str) -> float:
-    """Official SQuAD v1.1 token-overlap F1."""
-    predicted, truth = normalize_answer(prediction).split(), normalize_answer(gold).split()
-    common = collections.Counter(predicted) & collections.Counter(truth)
-    overlap = sum(common.values())
-    if overlap == 0:
-        return 0.0
-    precision, recall = overlap / len(predicted), overlap / len(truth)
-    return 2 * precision * recall / (precision + recall)
-
-
-def squad_scores(predictions: dict[str, str], examples: Sequence[Example]) -> dict[str, float]:
-    """EM and F1 in percent, each the max over the gold answers, averaged over ``examples``."""
+def squad_v1_scores(predictions: dict[str, str], examples: Sequence[Example]) -> dict[str, float]:
+    """EM and F1 in percent by the official SQuAD v1.1 rules (``core.dataset.squad_scores``), over ``examples``."""
     exact = f1 = 0.0
     for example in examples:
-        prediction = predictions.get(example.qid, "")
-        exact += max(float(normalize_answer(prediction) == normalize_answer(gold)) for gold in example.answers)
-        f1 += max(f1_score(prediction, gold) for gold in example.answers)
+        em, f1_example = squad_scores(predictions.get(example.qid, ""), example.answers)
+        exact += em
+        f1 += f1_example
     return {"exact_match": 100.0 * exact / len(examples), "f1": 100.0 * f1 / len(examples)}
 
 
-def best_span(
-    start_logits: torch.Tensor, end_logits: torch.Tensor, offsets: Sequence[tuple[int, int] | None]
-) -> tuple[float, int, int]:
-    """Best (p_start * p_end, start, end) in one window: softmax over the window, span inside the context,
-    end >= start, at most MAX_ANSWER_TOKENS tokens."""
+def window_answer(
+    start_logits: torch.Tensor, end_logits: torch.Tensor, offsets: Sequence[tuple[int, int] | None], context: str
+) -> Span | None:
+    """The best span of one window by the app's own rule (``core.answering.candidate_spans``: softmax over the
+    window, span inside the context, end >= start, at most MAX_ANSWER_TOKENS tokens), or ``None``."""
     length = len(offsets)
-    p_start = torch.softmax(start_logits[:length].float(), dim=-1)
-    p_end = torch.softmax(end_logits[:length].float(), dim=-1)
-    scores = p_start[:, None] * p_end[None, :]
-    in_context = torch.tensor([offset is not None for offset in offsets])
-    allowed = in_context[:, None] & in_context[None, :]
-    allowed &= torch.triu(torch.ones(length, length, dtype=torch.bool))
-    allowed &= ~torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=MAX_ANSWER_TOKENS)
-    scores = scores.masked_fill(~allowed, -1.0)
-    flat = int(torch.argmax(scores))
-    return float(scores.view(-1)[flat]), flat // length, flat % length
+    roles: list[Role] = ["context" if offset is not None else "question" for offset in offsets]
+    spans = candidate_spans(
+        roles,
+        [offset if offset is not None else (0, 0) for offset in offsets],
+        context,
+        start_logits[:length].float().cpu().numpy(),
+        end_logits[:length].float().cpu().numpy(),
+        max_answer_tokens=MAX_ANSWER_TOKENS,
+        top_k=1,
+    )
+    return spans[0] if spans else None
 
 
 def evaluation_batches(features: list[Feature]) -> list[list[Feature]]:
@@ -386,14 +369,14 @@ def evaluate(
     for batch in evaluation_batches(features):
         output = model(**collate(batch, pad_id))
         for row, feature in enumerate(batch):
-            score, start, end = best_span(output.start_logits[row], output.end_logits[row], feature.offsets)
-            if score < 0:
+            context = examples[feature.example].context
+            span = window_answer(output.start_logits[row], output.end_logits[row], feature.offsets, context)
+            if span is None:
                 continue
-            if feature.example not in best or score > best[feature.example][0]:
-                context = examples[feature.example].context
-                best[feature.example] = (score, context[feature.offsets[start][0] : feature.offsets[end][1]])
+            if feature.example not in best or span.score > best[feature.example][0]:
+                best[feature.example] = (span.score, span.text)
     predictions = {example.qid: best.get(index, (0.0, ""))[1] for index, example in enumerate(examples)}
-    scores = squad_scores(predictions, examples)
+    scores = squad_v1_scores(predictions, examples)
     return {
         **{key: round(value, 2) for key, value in scores.items()},
         "questions": len(examples),
@@ -531,7 +514,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--max-grad-norm", type=float, default=1.0)
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast")
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=bfloat16_is_fast(),
+        help="bf16 autocast (default: only on a CPU with native bfloat16 units; emulated bfloat16 is several times "
+        "slower than float32)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--chunk-examples", type=int, default=2048, help="examples tokenized and bucketed at once")
