@@ -13,8 +13,8 @@ import panel as pn
 import param
 
 from dashboard.escaping import markdown_text
+from dashboard.export import explanation_json, export_basename, token_table_csv
 from dashboard.state import ExplorerState
-from dashboard.state.export import explanation_json, export_basename, token_table_csv
 
 SIDEBAR_WIDTH = 300
 
@@ -211,12 +211,12 @@ class Controls(pn.viewable.Viewer):
         return io.BytesIO(explanation_json(self.state.result.require()).encode("utf-8"))
 
     def _standalone_view(self) -> io.BytesIO:
-        from dashboard.exports import standalone_view_html  # Bokeh's inline resources load only when asked
+        from dashboard.export import standalone_view_html  # Bokeh's inline resources load only when asked
 
         return io.BytesIO(standalone_view_html(self.state).encode("utf-8"))
 
     def _report(self) -> io.BytesIO:
-        from dashboard.exports import report_html
+        from dashboard.export import report_html
 
         return io.BytesIO(report_html(self.state).encode("utf-8"))
 

@@ -261,7 +261,7 @@ def test_enter_after_choosing_an_example_runs_the_examples_question(tiny_bert_di
 def test_the_view_exports_offline_with_its_saliency_and_escaped_text(tiny_bert_dir: str) -> None:
     from bokeh.models import CustomJS, Div
 
-    from dashboard.exports import report_html, standalone_view, standalone_view_html
+    from dashboard.export import report_html, standalone_view, standalone_view_html
 
     app = QALensApp(models=[tiny_bert_dir], background=False)
     hostile = 'It was designed by <img src=x onerror="alert(1)"> Gustave Eiffel in Paris.'

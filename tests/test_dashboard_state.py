@@ -14,8 +14,8 @@ from core.attention import HEAD_STATISTICS
 from core.examples import Example
 from core.progress import Cancelled
 from dashboard import ExplorerState, models_from_sources
+from dashboard.export import explanation_json, export_basename, token_table_csv
 from dashboard.state import HOW_TO_POINT_AT_A_CHECKPOINT, positions_between
-from dashboard.state.export import explanation_json, export_basename, token_table_csv
 from dashboard.state.inputs import MAX_LINK_CONTEXT_CHARS, context_from_link, context_to_link
 from dashboard.state.runners import Outcome, SyncRunner
 from tests.manual_runner import ManualRunner

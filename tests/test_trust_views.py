@@ -12,8 +12,8 @@ from bokeh.models import Model
 from pyviz_comms import Comm
 
 import core
+from dashboard.labels import label
 from dashboard.state import ExplorerState
-from dashboard.theme import label
 from dashboard.trust import CompareView, FaithfulnessView, LayerwiseView, SanityView, TrustPanel
 from dashboard.views.plotting import token_spans
 

@@ -19,7 +19,7 @@ import pandas as pd
 import param
 
 from core import HEAD_STATISTICS
-from dashboard.theme import choices
+from dashboard.labels import choices, method_and_target
 
 ALL_TITLES = "(all titles)"
 GROUPS = ("difference", "correct", "wrong", "all")
@@ -110,7 +110,7 @@ class DatasetState(param.Parameterized):
         titles = sorted(t for t in self._rows.get("title", pd.Series(dtype=str)).dropna().unique() if t)
         self.param.title.objects = [ALL_TITLES, *titles]
         shares = self.share_columns()
-        self.param.share_method.objects = shares or [""]
+        self.param.share_method.objects = {method_and_target(*share.split(".", 1)): share for share in shares} or [""]
         updates: dict[str, Any] = {"title": ALL_TITLES, "box": None, "problem": ""}
         if shares:
             updates["share_method"] = shares[0]

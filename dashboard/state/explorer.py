@@ -40,6 +40,7 @@ import param
 
 import core
 from core import Example, ProgressCallback
+from dashboard.labels import label, short_name
 from dashboard.state.dataset import DatasetState
 from dashboard.state.inputs import Inputs
 from dashboard.state.jobs import Jobs, message
@@ -50,7 +51,6 @@ from dashboard.state.selection import Selection
 from dashboard.state.trust import TrustState
 from dashboard.state.view import ViewChoices
 from dashboard.state.whatif import WhatIfState
-from dashboard.theme import label, short_name
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import core
 import core.attribution
 from core import EXAMPLES_PATH, Example, load_examples
 from core.types import IG_BASELINES
-from dashboard.theme import choices
+from dashboard.labels import choices
 
 NO_EXAMPLE = ""
 """The ``example`` value for "your own question"."""

@@ -26,11 +26,11 @@ from core.trust import (
     LayerwiseReport,
     SanityReport,
 )
+from dashboard.labels import choices
 from dashboard.state.inputs import Inputs
 from dashboard.state.jobs import Job, Jobs
 from dashboard.state.result import Result
 from dashboard.state.selection import Selection
-from dashboard.theme import choices
 
 NEEDS_IG = "integrated_gradients"
 WAITING = "waiting for integrated gradients"

@@ -11,7 +11,7 @@ import param
 
 import core
 from core.types import EXPLAINABLE_TARGETS
-from dashboard.theme import choices, label
+from dashboard.labels import choices, label
 
 HEAD_MODES: tuple[str, ...] = ("mean", "rollout")
 """Head choices besides a single head index: the layer's mean over heads, and attention rollout

@@ -18,7 +18,8 @@ import pandas as pd
 import panel as pn
 
 from core.trust import Comparison
-from dashboard.theme import ANSWER_COLOR, NEGATIVE_COLOR, OUTSIDE_COLOR, POSITIVE_COLOR, choices, label, short_name
+from dashboard.labels import choices, label, short_name
+from dashboard.theme import ANSWER_COLOR, NEGATIVE_COLOR, OUTSIDE_COLOR, POSITIVE_COLOR
 from dashboard.trust.base import TrustView
 from dashboard.views.plotting import DEFAULT_TOOLS, label_axis_hook, runs, selection_bands
 

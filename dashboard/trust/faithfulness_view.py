@@ -17,20 +17,14 @@ import panel as pn
 import param
 
 from core.trust import RANDOM, FaithfulnessReport
-from dashboard.theme import SELECTION_COLOR, label
+from dashboard.labels import label
+from dashboard.theme import SELECTION_COLOR
 from dashboard.trust.base import TrustView, explainer_color
 from dashboard.views.plotting import PLOT_HEIGHT
 
-TABLE_COLUMNS = [
-    "rank",
-    "explainer",
-    "deletion AOPC ↑",
-    "insertion AOPC ↑",
-    "comprehensiveness ↑",
-    "sufficiency ↓",
-    "beats random",
-    "name",
-]
+MEASURES = ("deletion_aopc", "insertion_aopc", "comprehensiveness", "sufficiency")
+"""The ranking's measures, in the table's order (their names come from ``dashboard.labels``)."""
+TABLE_COLUMNS = ["rank", "explainer", *(label(measure) for measure in MEASURES), label("beats_random"), "name"]
 
 
 def ranking_frame(report: FaithfulnessReport | None) -> pd.DataFrame:
@@ -43,11 +37,8 @@ def ranking_frame(report: FaithfulnessReport | None) -> pd.DataFrame:
             {
                 "rank": row["rank"],
                 "explainer": label(row["name"]),
-                "deletion AOPC ↑": f"{row['deletion_aopc']:.3g}",
-                "insertion AOPC ↑": f"{row['insertion_aopc']:.3g}",
-                "comprehensiveness ↑": f"{row['comprehensiveness']:.3g}",
-                "sufficiency ↓": f"{row['sufficiency']:.3g}",
-                "beats random": "—" if row["beats_random"] is None else f"{row['beats_random']}/4",
+                **{label(measure): f"{row[measure]:.3g}" for measure in MEASURES},
+                label("beats_random"): "—" if row["beats_random"] is None else f"{row['beats_random']}/4",
                 "name": row["name"],
             }
         )

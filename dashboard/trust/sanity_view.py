@@ -14,7 +14,8 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 
-from dashboard.theme import FLAG_COLOR, SELECTION_COLOR, choices, label
+from dashboard.labels import choices, label
+from dashboard.theme import FLAG_COLOR, SELECTION_COLOR
 from dashboard.trust.base import TrustView, explainer_color
 from dashboard.views.plotting import (
     DEFAULT_TOOLS,

@@ -22,27 +22,18 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import SaveTool
 
 from dashboard.state import ExplorerState
 from dashboard.views.fan_out import StateFanOut, resolve
 from dashboard.views.plotting import (
     add_answer_box,
     label_token_axes,
+    name_saved_files,
     position_axis_opts,
     set_selected,
 )
 
 logger = logging.getLogger(__name__)
-
-
-def name_saved_files(figure: Any, title: str) -> None:
-    """Give the figure's save tool a file name (``qa-lens-attention``): without one, Bokeh asks for it in a
-    prompt, which a browser may block."""
-    stem = "-".join("".join(ch if ch.isalnum() else " " for ch in title.lower()).split()) or "plot"
-    for tool in figure.toolbar.tools:
-        if isinstance(tool, SaveTool):
-            tool.filename = f"qa-lens-{stem}"
 
 
 class PlotView(pn.viewable.Viewer):

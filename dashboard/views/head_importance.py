@@ -16,7 +16,8 @@ import panel as pn
 from bokeh.models import BoxAnnotation
 
 from dashboard.escaping import html_text
-from dashboard.theme import ATTENTION_CMAP, SALIENCY_CMAP, SELECTION_COLOR, label
+from dashboard.labels import label
+from dashboard.theme import ATTENTION_CMAP, SALIENCY_CMAP, SELECTION_COLOR
 from dashboard.views.base import PlotView
 
 

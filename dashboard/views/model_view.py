@@ -18,13 +18,14 @@ import numpy as np
 from bokeh.models import BoxAnnotation
 
 from core import THUMBNAIL_SIZE, thumbnail_edges
+from dashboard.labels import label
 from dashboard.theme import ATTENTION_CMAP, SELECTION_COLOR
 from dashboard.views.base import PlotView
 from dashboard.views.plotting import add_strips, runs, set_strips
 
 GAP_PIXELS = 2
-HOVER_STATISTICS = ("to_special", "question_to_answer", "previous", "entropy")
-"""Head statistics (``core.attention.HEAD_STATISTICS``) the hover shows."""
+HOVER_STATISTICS = {"to_special": "0.0%", "question_to_answer": "0.0%", "previous": "0.0%", "entropy": "0.00"}
+"""Head statistics (``core.HEAD_STATISTICS``) the hover shows, and the format of each."""
 
 
 def thumbnail_grid(thumbnails: np.ndarray, gap: int = GAP_PIXELS) -> np.ndarray:
@@ -82,10 +83,7 @@ class ModelView(PlotView):
             hover_tooltips=[
                 ("layer", "@layer"),
                 ("head", "@head"),
-                ("to special tokens", "@to_special{0.0%}"),
-                ("question → answer", "@question_to_answer{0.0%}"),
-                ("to previous token", "@previous{0.0%}"),
-                ("entropy (0 focused, 1 uniform)", "@entropy{0.00}"),
+                *((label(name), f"@{name}{{{HOVER_STATISTICS[name]}}}") for name in HOVER_STATISTICS),
             ],
         )
         self.tap = hv.streams.Tap(source=cells, transient=True)

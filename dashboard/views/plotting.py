@@ -21,6 +21,7 @@ from bokeh.models import (
     CustomJSTickFormatter,
     HoverTool,
     LinearAxis,
+    SaveTool,
 )
 
 from dashboard.state import ExplorerState
@@ -50,6 +51,15 @@ return labels[i] + "   #" + i + (roles.length ? " · " + roles[i] : "");
 
 def _ticker(desired: int) -> BasicTicker:
     return BasicTicker(min_interval=1, num_minor_ticks=0, desired_num_ticks=max(2, desired))
+
+
+def name_saved_files(figure: Any, title: str) -> None:
+    """Give the figure's save tool a file name (``qa-lens-attention``): without one, Bokeh asks for it in a
+    prompt, which a browser may block."""
+    stem = "-".join("".join(ch if ch.isalnum() else " " for ch in title.lower()).split()) or "plot"
+    for tool in figure.toolbar.tools:
+        if isinstance(tool, SaveTool):
+            tool.filename = f"qa-lens-{stem}"
 
 
 def label_positions(
@@ -322,6 +332,7 @@ __all__ = [
     "label_axis_hook",
     "label_positions",
     "label_token_axes",
+    "name_saved_files",
     "position_axis_opts",
     "position_bars",
     "role_codes",

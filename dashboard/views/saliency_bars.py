@@ -14,8 +14,9 @@ import numpy as np
 import panel as pn
 
 from core.trust import SIGNED_METHODS
+from dashboard.labels import label, method_and_target
 from dashboard.state.result import saliency_peak, scaled_saliency
-from dashboard.theme import SIGN_PALETTE, label
+from dashboard.theme import SIGN_PALETTE
 from dashboard.views.base import TokenBarsView
 from dashboard.views.plotting import position_axis_opts, token_bars
 
@@ -67,7 +68,7 @@ class SaliencyBars(TokenBarsView):
 
     def _caption(self) -> None:
         state = self.state
-        what = f"{label(state.view.method)} · {label(state.view.target)}"
+        what = method_and_target(state.view.method, state.view.target)
         if state.result.explanation is None:
             self.set_caption()
             return

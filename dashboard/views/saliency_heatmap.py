@@ -13,7 +13,8 @@ import holoviews as hv
 import numpy as np
 from bokeh.models import BoxAnnotation
 
-from dashboard.theme import SALIENCY_CMAP, SELECTION_COLOR, label
+from dashboard.labels import label
+from dashboard.theme import SALIENCY_CMAP, SELECTION_COLOR
 from dashboard.views.base import PlotView
 from dashboard.views.plotting import DEFAULT_TOOLS, label_token_axes, set_selected
 

@@ -21,9 +21,10 @@ from panel.custom import JSComponent
 
 from core.trust import SIGNED_METHODS
 from dashboard.escaping import markdown_text
+from dashboard.labels import label
 from dashboard.state import ExplorerState
 from dashboard.state.result import saliency_peak
-from dashboard.theme import NEGATIVE_RGB, POSITIVE_RGB, label
+from dashboard.theme import NEGATIVE_RGB, POSITIVE_RGB
 
 _CSS = """
 :host { display: block; width: 100%; }

@@ -1,4 +1,7 @@
-"""What the page offers for download: the explanation (JSON), its token table (CSV), and a file name."""
+"""What the page offers for download: the explanation (JSON), its token table (CSV), and a file name.
+
+No Panel, Bokeh or HoloViews here: the state's tests and scripts use these without a UI library.
+"""
 
 from __future__ import annotations
 

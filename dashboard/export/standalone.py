@@ -1,4 +1,4 @@
-"""Files a user takes away: the current view as one offline HTML page with its linked selection, and a report.
+"""The view on show as one offline HTML page, its plots linked in the browser without a server.
 
 ``standalone_view_html(state)``: the answer, its coloured text and the saliency, probability and
 attention plots of the view on show, as one HTML file with Bokeh inlined (it opens offline). The
@@ -6,10 +6,6 @@ plots stay linked in the browser without a server: tap or box-select tokens in a
 others, and the text, follow (``CustomJS`` on each plot's selection); a method and target menu
 recolours the bars and the text from the saliency stored in the file. Attention is the layer and
 head on show.
-
-``report_html(state)``: a one-page report: the answer and the runner-up spans, the coloured text,
-the saliency bars for both targets, the attention map on show, and whatever trust results the
-session has computed (faithfulness ranking, sanity check, where the answer forms, models side by side).
 
 User text goes through ``dashboard.escaping`` before it becomes HTML, and reaches the page's
 scripts only as data (JSON), never as code.
@@ -38,19 +34,11 @@ from bokeh.resources import INLINE
 
 import core
 from dashboard.escaping import html_text
+from dashboard.labels import label
 from dashboard.state import ExplorerState
 from dashboard.state.result import saliency_peak
-from dashboard.theme import (
-    ANSWER_COLOR,
-    NEGATIVE_COLOR,
-    NEGATIVE_RGB,
-    POSITIVE_COLOR,
-    POSITIVE_RGB,
-    SELECTION_COLOR,
-    label,
-)
-from dashboard.views.base import name_saved_files
-from dashboard.views.plotting import label_positions
+from dashboard.theme import ANSWER_COLOR, NEGATIVE_COLOR, NEGATIVE_RGB, POSITIVE_COLOR, POSITIVE_RGB, SELECTION_COLOR
+from dashboard.views.plotting import label_positions, name_saved_files
 
 WIDTH = 900
 
@@ -307,7 +295,7 @@ text.text = render(Array.from(bars.selected.indices));
     return layout, CustomJS(args=shared, code=_TEXT_JS + "text.text = render([]);")
 
 
-def _document(*roots: Any, ready: CustomJS) -> Document:
+def offline_document(*roots: Any, ready: CustomJS) -> Document:
     """A document of ``roots`` that draws the coloured text once the page has loaded."""
     document = Document()
     for root in roots:
@@ -321,7 +309,8 @@ _SERVER_ONLY_SCRIPT = re.compile(r'<script[^>]*\ssrc="static/[^"]*"[^>]*>\s*</sc
 which these pages do not use): in a file opened offline they can only fail."""
 
 
-def _offline(page: str) -> str:
+def offline_page(page: str) -> str:
+    """``page`` without the script tags only a server could answer (see ``_SERVER_ONLY_SCRIPT``)."""
     return _SERVER_ONLY_SCRIPT.sub("", page)
 
 
@@ -329,73 +318,9 @@ def standalone_view_html(state: ExplorerState) -> str:
     """The view on show as one offline HTML page (Bokeh inlined) with its selection linked in the browser."""
     explanation = state.result.require()
     layout, ready = standalone_view(state)
-    return _offline(file_html(_document(layout, ready=ready), INLINE, title=f"QA Lens · {explanation.question[:60]}"))
-
-
-def _trust_summary(state: ExplorerState) -> str:
-    trust = state.trust
-    parts = []
-    report = trust.faithfulness.report
-    if report is not None:
-        rows = "".join(
-            f"<tr><td>{row['rank']}</td><td>{html_text(label(row['name']))}</td><td>{row['deletion_aopc']:.3g}</td>"
-            f"<td>{row['comprehensiveness']:.3g}</td><td>{row['sufficiency']:.3g}</td></tr>"
-            for row in report.ranking()
-        )
-        parts.append(
-            "<h3>Faithfulness</h3><table><tr><th>#</th><th>explainer</th><th>deletion AOPC ↑</th>"
-            f"<th>comprehensiveness ↑</th><th>sufficiency ↓</th></tr>{rows}</table>"
-        )
-    sanity = trust.sanity.report
-    if sanity is not None:
-        flagged = ", ".join(label(m) for m in sanity.flagged) or "none"
-        parts.append(
-            "<h3>Sanity check</h3><p>Flagged methods (still correlated once the model is random): "
-            f"{html_text(flagged)}</p>"
-        )
-    layers = trust.layers.report
-    if layers is not None:
-        forms = layers.answer_forms_at
-        where = "not even the last layer" if forms is None else ("the embeddings" if forms == 0 else f"layer {forms}")
-        parts.append(f"<h3>Where the answer forms</h3><p>Every layer from {where} on picks the final answer.</p>")
-    comparison = trust.comparison.comparison
-    if comparison is not None:
-        rows = "".join(
-            f"<tr><td>{html_text(pair.a)}</td><td>{html_text(pair.b)}</td><td>{pair.spearman:.3f}</td></tr>"
-            for pairs in comparison.agreement.values()
-            for pair in pairs[:1]
-        )
-        parts.append(f"<h3>Models side by side</h3><table><tr><th>A</th><th>B</th><th>ρ</th></tr>{rows}</table>")
-    return "".join(parts) or "<p style='color:#777'>No trust results were computed in this session.</p>"
-
-
-def report_html(state: ExplorerState) -> str:
-    """A one-page HTML report of the answer on show: answer, runner-ups, maps and the trust results computed."""
-    explanation = state.result.require()
-    top = "".join(
-        f"<tr><td>{rank}</td><td>{html_text(span.text)}</td><td>{span.score:.3g}</td></tr>"
-        for rank, span in enumerate(explanation.top_k, start=1)
+    return offline_page(
+        file_html(offline_document(layout, ready=ready), INLINE, title=f"QA Lens · {explanation.question[:60]}")
     )
-    unconverged = [label(t) for t, done in explanation.ig_converged.items() if not done]
-    warning = (
-        f"<p style='color:#b35900'>Integrated gradients did not converge for the {' and '.join(unconverged)}.</p>"
-        if unconverged
-        else ""
-    )
-    summary = Div(
-        text=(
-            "<style>table{border-collapse:collapse} td,th{border:1px solid #ddd; padding:2px 8px}</style>"
-            f"<h1 style='margin-bottom:0'>{html_text(explanation.answer.text)}</h1>"
-            f"<p>Question: <b>{html_text(explanation.question)}</b><br>Model: {html_text(explanation.model)}"
-            f" · score {explanation.answer.score:.3g}</p>"
-            f"<h3>Top answers</h3><table><tr><th>#</th><th>answer</th><th>score</th></tr>{top}</table>{warning}"
-        ),
-        width=WIDTH,
-    )
-    trust = Div(text=_trust_summary(state), width=WIDTH)
-    layout, ready = standalone_view(state)
-    document = _document(column(summary, layout, trust), ready=ready)
-    return _offline(file_html(document, INLINE, title=f"QA Lens report · {explanation.question[:60]}"))
 
 
-__all__ = ["report_html", "standalone_view", "standalone_view_html"]
+__all__ = ["WIDTH", "offline_document", "offline_page", "standalone_view", "standalone_view_html"]
