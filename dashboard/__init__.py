@@ -20,8 +20,8 @@ from typing import Any
 _LAZY = {
     "ENV_VAR": "dashboard.config",
     "models_from_sources": "dashboard.config",
-    "QALensApp": "dashboard.layout",
-    "create_app": "dashboard.layout",
+    "QALensApp": "dashboard.qa_lens_app",
+    "create_app": "dashboard.qa_lens_app",
     "ExplorerState": "dashboard.state",
 }
 

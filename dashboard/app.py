@@ -10,7 +10,7 @@ if __package__ in (None, ""):  # run as a script by `panel serve`: make `dashboa
 import panel as pn  # noqa: E402
 
 from dashboard.config import examples_from_sources, models_from_sources, runs_from_sources  # noqa: E402
-from dashboard.layout import create_app  # noqa: E402
+from dashboard.qa_lens_app import create_app  # noqa: E402
 
 # A lost connection (the server stopped or restarted) shows a banner that stays: the page no longer updates.
 DISCONNECTED = "The connection to the server is lost: this page no longer updates. Reload it once the server is back."

@@ -18,7 +18,7 @@ from bokeh.protocol import Protocol
 import core
 from core.examples import Example
 from dashboard import QALensApp, create_app
-from dashboard.layout import session_runners
+from dashboard.qa_lens_app import session_runners
 from dashboard.state import ExplorerState
 from dashboard.state.runners import SyncRunner, ThreadRunner
 from tests.event_loop import in_loop
