@@ -67,7 +67,9 @@ def test_a_run_opens_with_its_rows_gold_answers_and_titles(run_dir: Path, tiny_b
     html = summary_html(state)
     summary = load_run(run_dir).summary
     assert f"EM {summary.em:.1f}" in html and f"F1 {summary.f1:.1f}" in html and "6 examples" in html
-    assert "1 failed" in html and "6 shown" in html
+    # A malformed record is counted apart, never scored as a question (issue 17); 5 questions, none failed.
+    assert "1 malformed (not scored)" in html and "5 questions scored" in html and "0 failed" in html
+    assert "6 shown" in html and "every question of the file" in html
 
 
 def test_filters_narrow_the_examples_and_clear(run_dir: Path, tiny_bert_dir: str) -> None:

@@ -22,11 +22,20 @@ import pyarrow.compute as pc
 import pytest
 from distributed import Client, WorkerPlugin
 
+import core.dataset.run as run_module
 from core import Explanation, ModelLoadError, explain, load_model
 from core.attention import HEAD_STATISTICS, head_statistics
 from core.cli import main as cli_main
-from core.dataset import RunMismatchError, embedded_cluster, explain_dataset, load_run, read_dataset, read_rows
-from core.dataset.rows import RowSettings, compute_rows
+from core.dataset import (
+    RowSettings,
+    RunMismatchError,
+    compute_rows,
+    embedded_cluster,
+    explain_dataset,
+    load_run,
+    read_dataset,
+    read_rows,
+)
 from core.dataset.schema import explanation_path, part_path, row_schema
 from core.fixtures import BUILTIN_SENTENCES
 
@@ -168,8 +177,10 @@ def test_broken_records_become_error_rows_and_the_run_goes_on(serial_run: Path) 
     assert errors["blank"] == "empty context"
     for key in errors:
         assert rows[key]["prediction"] is None and rows[key]["em"] is None and rows[key]["head.entropy"] is None
+        assert rows[key]["error_kind"] == "malformed"
     summary = load_run(serial_run).summary
-    assert (summary.n, summary.answered, summary.failures) == (13, 9, 4)
+    # Malformed records are not questions of the dataset: counted apart, never scored (issue 17).
+    assert (summary.n, summary.questions, summary.answered, summary.failures, summary.malformed) == (13, 9, 9, 0, 4)
 
 
 def test_summary_and_heads_agree_with_the_rows(serial_run: Path, tiny_bert_dir: str) -> None:
@@ -352,7 +363,26 @@ def test_a_killed_run_resumes_to_the_same_rows(
     so_far = load_run(out, partial=True)
     assert len(so_far.rows) == so_far.summary.n == len(read_rows(out, partial=True))
     assert 0 < so_far.summary.n < 13
-    summary = explain_dataset(data_file, tiny_bert_dir, out, serial=True, partition_size=2, progress=False)
+    before = {path.name: path.stat().st_mtime_ns for path in (out / "parts").glob("part-*.parquet")}
+    computed: list[int] = []
+    original = run_module.compute_rows
+
+    def counted(loaded: Any, items: Any, *args: Any, **kwargs: Any) -> Any:
+        computed.append(len(items))
+        return original(loaded, items, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(run_module, "compute_rows", counted)
+        summary = explain_dataset(data_file, tiny_bert_dir, out, serial=True, partition_size=2, progress=False)
+        # The resume computed exactly the examples of the partitions that were missing, and rewrote no other file.
+        assert len(computed) == 7 - len(before) and sum(computed) == 13 - so_far.summary.n
+        assert {name: (out / "parts" / name).stat().st_mtime_ns for name in before} == before
+        sessions = json.loads((out / "manifest.json").read_text())["sessions"]
+        assert sessions[-1]["examples"] == 13 - so_far.summary.n
+        computed.clear()
+        again = explain_dataset(data_file, tiny_bert_dir, out, serial=True, partition_size=2, progress=False)
+        assert computed == [] and again == summary  # a finished run resumed computes nothing
+        assert json.loads((out / "manifest.json").read_text())["sessions"] == sessions
     ids = read_rows(out, columns=["id"]).column("id").to_pylist()
     assert len(ids) == len(set(ids)) == summary.n == 13
     assert_same_rows(read_rows(out), read_rows(serial_run))

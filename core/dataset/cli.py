@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from core.types import METHODS
+
+if TYPE_CHECKING:
+    from core.dataset.summary import RunSummary
 
 
 def add_dataset_parser(commands: argparse._SubParsersAction) -> None:
@@ -32,7 +36,7 @@ def add_dataset_parser(commands: argparse._SubParsersAction) -> None:
         "--methods", default="gradient_x_input", help=f"comma-separated subset of {', '.join(METHODS)} (or empty)"
     )
     run.add_argument("--limit", type=int, help="only the first N records")
-    run.add_argument("--partition-size", type=int, help="records per partition file (default 32)")
+    run.add_argument("--partition-size", type=int, default=32, help="records per partition file (default 32)")
     run.add_argument("--top-k", type=int, default=5, help="runner-up spans kept per example")
     run.add_argument("--faithfulness", action="store_true", help="add light faithfulness scores per example (slower)")
     run.add_argument(
@@ -40,13 +44,23 @@ def add_dataset_parser(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--max-length", type=int, help="tokens per window (default 384, or the model's limit)")
     run.add_argument("--stride", type=int, help="overlap between windows in tokens (default 128)")
-    run.add_argument("--overwrite", action="store_true", help="replace a different run already in --out")
+    run.add_argument(
+        "--null-threshold",
+        type=float,
+        default=0.0,
+        help="SQuAD 2.0: abstain when the no-answer score beats the best span's by more than this (logits; default 0)",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a different QA Lens run already in --out (only the files that run wrote are removed)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run_dataset_command(args: argparse.Namespace) -> int:
     """Run ``dataset run``; one line on stderr and exit code 2 for any failure."""
-    from core.dataset.run import DEFAULT_PARTITION_SIZE, explain_dataset  # the run loads Dask: only when asked
+    from core.dataset.run import explain_dataset  # the run loads Dask: only when asked
 
     options = {
         name: value for name, value in (("max_length", args.max_length), ("stride", args.stride)) if value is not None
@@ -62,9 +76,10 @@ def run_dataset_command(args: argparse.Namespace) -> int:
             methods=[name.strip() for name in args.methods.split(",") if name.strip()],
             top_k=args.top_k,
             limit=args.limit,
-            partition_size=args.partition_size or DEFAULT_PARTITION_SIZE,
+            partition_size=args.partition_size,
             keep_ids=args.keep,
             faithfulness=args.faithfulness,
+            null_threshold=args.null_threshold,
             progress=not args.no_progress,
             overwrite=args.overwrite,
             **options,
@@ -75,15 +90,39 @@ def run_dataset_command(args: argparse.Namespace) -> int:
     except Exception as error:  # noqa: BLE001 - the command promises one line, never a traceback
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
-    em = "-" if summary.em is None else f"{summary.em:.2f}"
-    f1 = "-" if summary.f1 is None else f"{summary.f1:.2f}"
-    speed = "-" if summary.examples_per_second is None else f"{summary.examples_per_second:.2f}"
-    print(
-        f"{summary.n} examples: EM {em}  F1 {f1}  answered {summary.answered}  failures {summary.failures}  "
-        f"{speed} examples/s"
-    )
+    for line in summary_lines(summary):
+        print(line)
     print(f"wrote {args.out}")
     return 0
+
+
+def _figure(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    """The run's headline as the official scripts report it, and what each number is over."""
+    questions = summary.questions if summary.questions is not None else summary.n
+    lines = [
+        f"{questions} questions: EM {_figure(summary.em)}  F1 {_figure(summary.f1)} (SQuAD {summary.squad_version} "
+        f"rules, every question counted; {summary.failures} could not run and score 0)  "
+        f"{_figure(summary.examples_per_second)} examples/s",
+    ]
+    if summary.malformed:
+        lines.append(f"{summary.malformed} malformed record(s) rejected by the reader, not counted as questions")
+    if summary.has_answer is not None and summary.no_answer is not None:
+        has, no = summary.has_answer, summary.no_answer
+        lines.append(
+            f"HasAns ({has['total']}): EM {_figure(has['exact'])}  F1 {_figure(has['f1'])}   NoAns ({no['total']}): "
+            f"EM {_figure(no['exact'])}  F1 {_figure(no['f1'])}   at --null-threshold {summary.null_threshold:g}"
+        )
+        lines.append(
+            f"best threshold: EM {_figure(summary.best_exact)} at {_figure(summary.best_exact_threshold, 3)}, "
+            f"F1 {_figure(summary.best_f1)} at {_figure(summary.best_f1_threshold, 3)}"
+        )
+    if summary.ig_unconverged:
+        lines.append(f"{summary.ig_unconverged} row(s) whose integrated gradients did not converge (ig_converged)")
+    return lines
 
 
 def _one_line(error: BaseException) -> str:

@@ -40,7 +40,6 @@ worker, so one plain ``LocalCluster`` earlier in a process would hand it to ever
 PLUGIN_PREFIX = "qa-lens-model"
 
 
-
 def model_plugin_class() -> type:
     """The worker plugin class, defined on first use so that importing this module does not import Dask."""
     from distributed import WorkerPlugin
@@ -67,11 +66,9 @@ def model_plugin_class() -> type:
     return QALensModelPlugin
 
 
-
 def _plugin_error(dask_worker: Any, name: str) -> str | None:
     plugin = dask_worker.plugins.get(name)
     return None if plugin is None else plugin.error
-
 
 
 def dashboard_link(client: Client) -> str | None:
@@ -80,7 +77,6 @@ def dashboard_link(client: Client) -> str | None:
         return client.dashboard_link
     except (KeyError, AttributeError):
         return None
-
 
 
 @contextmanager
@@ -95,7 +91,6 @@ def model_on_workers(client: Client, model: str) -> Iterator[None]:
         yield
     finally:
         client.unregister_worker_plugin(name)
-
 
 
 def run_on_dask(
@@ -116,7 +111,6 @@ def run_on_dask(
         client.cancel(futures)
 
 
-
 @contextmanager
 def connect(client: Client | str | None, workers: int | None) -> Iterator[Client]:
     """The given client, a client of the scheduler at an address, or an embedded ``LocalCluster``'s."""
@@ -133,13 +127,11 @@ def connect(client: Client | str | None, workers: int | None) -> Iterator[Client
         yield embedded
 
 
-
 def machine_cpus() -> int:
     """CPUs this process may run on (the affinity mask where the OS has one)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
 
 
 @contextmanager
@@ -163,7 +155,6 @@ def embedded_cluster(workers: int | None = None, **cluster_options: Any) -> Iter
         yield client
 
 
-
 @contextmanager
 def _environment_without(name: str) -> Iterator[None]:
     """Remove ``name`` from ``os.environ`` for the block (workers spawned or respawned then do not inherit it),
@@ -176,7 +167,6 @@ def _environment_without(name: str) -> Iterator[None]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = previous
-
 
 
 __all__ = [

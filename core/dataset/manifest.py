@@ -1,9 +1,19 @@
 """A run directory's manifest: what the run is (input, model, settings, partitions), whether a rerun may resume
-it, and the files a run owns.
+it, and which files the run owns.
 
 Resuming: the manifest records the input's sha256, the model, the settings and the ids of every partition.
 Rerunning the same command skips partitions whose file exists; a different input, model or settings is refused
 (use a new ``out``, or ``overwrite=True``).
+
+Nothing of the user's is ever deleted. A run owns exactly: ``manifest.json``, ``summary.json``,
+``heads.parquet``, one ``parts/part-NNNNN.parquet`` per partition of its manifest, one
+``explanations/<safe id>.npz`` per id it was asked to keep (``kept_ids``), and the temporary files of its
+own atomic writes (a dot, the target's name, 32 hex digits, ``.tmp`` or ``.npz``). ``overwrite`` and resume
+remove only those (``owned_files``, ``leftover_files``); anything else in the folder (notes, a subfolder, a
+dotfile) stays, and the run's folders are removed only when nothing else is in them. A folder whose
+``manifest.json`` is not a QA Lens run's, or is damaged, is never overwritten: the refusal asks for another
+``out``. When removing an old run's files fails part-way, its manifest is still in place, so the old run
+resumes with its own command and the overwrite can be retried.
 """
 
 from __future__ import annotations
@@ -11,27 +21,39 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from core.dataset.reading import DatasetItem
-from core.dataset.rows import RowSettings
-from core.dataset.schema import EXPLANATIONS_DIR, HEADS, MANIFEST, PARTS_DIR, SUMMARY, part_path, row_schema
+from core.dataset.row_settings import RowSettings
+from core.dataset.run_checks import RunDamagedError, check_manifest, read_json_file
+from core.dataset.schema import (
+    EXPLANATIONS_DIR,
+    HEADS,
+    MANIFEST,
+    PARTS_DIR,
+    SUMMARY,
+    explanation_path,
+    part_path,
+    row_schema,
+)
 
 MANIFEST_FORMAT = "qa-lens/dataset-run"
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+"""2: rows gained null_margin, no_answer, span_em, span_f1, error_kind (and ig_converged, ig_nodes with integrated
+gradients); a version-1 run still loads (its missing columns read as null) but is not resumed."""
 
 TEMPORARY_SUFFIX = ".tmp"
 
 
-
 class RunMismatchError(ValueError):
     """The output directory holds a run made from other input, another model or other settings."""
-
 
 
 def file_sha256(path: str | Path) -> str:
@@ -42,21 +64,31 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+class NotARunError(ValueError):
+    """A folder holds files that are not a QA Lens run's; nothing in it is changed."""
+
+
+MANIFEST_ADVICE = "the run's manifest is damaged; restore it from a copy, or start the run in a new --out"
+
 
 def read_manifest(out: str | Path) -> dict[str, Any] | None:
+    """The run's manifest, ``None`` when there is none; ``NotARunError`` when it is another tool's file and
+    ``RunDamagedError`` (naming the field) when it is a damaged QA Lens manifest."""
     path = Path(out) / MANIFEST
     if not path.is_file():
         return None
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise ValueError(
-            f"{path} is not valid JSON ({error}); use a new --out, or --overwrite to start over."
+        manifest = read_json_file(path, MANIFEST_ADVICE)
+    except RunDamagedError as error:
+        raise NotARunError(
+            f"{error} It is not a readable QA Lens run manifest: choose another --out; this folder was left as it is."
         ) from error
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise ValueError(f"{path} is not a QA Lens run manifest; use a new --out, or --overwrite to start over.")
-    return manifest
-
+        raise NotARunError(
+            f"{path} is not a QA Lens run manifest (another tool's file?): choose another --out; this folder was "
+            "left as it is."
+        )
+    return check_manifest(path, manifest, MANIFEST_ADVICE)
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -67,13 +99,11 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-
 def model_identity(model: str | Path) -> str:
     """A local checkpoint by its absolute path (so a rerun from another directory matches); a hub id as given."""
     name = str(model).strip()
     local = Path(name).expanduser()
     return str(local.resolve()) if name and local.exists() else name
-
 
 
 def _versions() -> dict[str, str | None]:
@@ -86,7 +116,6 @@ def _versions() -> dict[str, str | None]:
     return versions
 
 
-
 def new_manifest(
     path: Path,
     model: str,
@@ -95,7 +124,9 @@ def new_manifest(
     limit: int | None,
     partitions: list[list[DatasetItem]],
     records: int,
+    kept_ids: Iterable[str] = (),
 ) -> dict[str, Any]:
+    """A new run's manifest (written by ``start_run``)."""
     return {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
@@ -111,23 +142,30 @@ def new_manifest(
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "partitions": [{"ids": [item.id for item in partition]} for partition in partitions],
+        "kept_ids": sorted(set(kept_ids)),
         "sessions": [],
     }
 
 
-
 def existing_run(root: Path, manifest: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
-    """The run in ``root`` to continue, or ``None`` to start one; raises if ``root`` cannot be used. Writes nothing."""
+    """The run in ``root`` to continue, or ``None`` to start one; raises if ``root`` cannot be used. Writes nothing.
+
+    A folder with files but no manifest, another tool's manifest or a damaged one is refused, ``overwrite`` or
+    not; ``overwrite`` replaces only a QA Lens run (``start_run`` removes the files it owns).
+    """
     if root.exists() and not root.is_dir():
         raise ValueError(f"{root} is a file; --out must be a directory.")
     if not root.is_dir() or not any(root.iterdir()):
         return None
     if not (root / MANIFEST).is_file():
-        raise ValueError(f"{root} exists and is not a QA Lens run (no {MANIFEST}); choose a new or empty --out.")
-    if overwrite:
-        return None
+        raise NotARunError(
+            f"{root} exists and is not a QA Lens run (no {MANIFEST}); choose a new or empty --out. Nothing in it "
+            "was changed."
+        )
     existing = read_manifest(root)
     assert existing is not None
+    if overwrite:
+        return None
     differences = []
     if existing["input"]["sha256"] != manifest["input"]["sha256"]:
         differences.append(f"input ({existing['input']['path']} had another sha256)")
@@ -136,6 +174,8 @@ def existing_run(root: Path, manifest: dict[str, Any], overwrite: bool) -> dict[
     for key, value in manifest["settings"].items():
         if existing["settings"].get(key) != value:
             differences.append(f"{key} ({existing['settings'].get(key)!r} vs {value!r})")
+    if existing.get("version") != MANIFEST_VERSION:
+        differences.append(f"format version ({existing.get('version')!r} vs {MANIFEST_VERSION})")
     if differences:
         raise RunMismatchError(
             f"{root} holds a run with a different {'; '.join(differences)}: use a new --out to keep it, "
@@ -144,20 +184,32 @@ def existing_run(root: Path, manifest: dict[str, Any], overwrite: bool) -> dict[
     return existing
 
 
-
 def start_run(
-    root: Path, manifest: dict[str, Any], existing: dict[str, Any] | None, overwrite: bool
+    root: Path,
+    manifest: dict[str, Any],
+    existing: dict[str, Any] | None,
+    overwrite: bool,
+    kept_ids: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Continue ``existing`` (dropping a killed run's temporary files) or write a new manifest; the one in force."""
+    """Continue ``existing`` (dropping a killed run's temporary files) or write a new manifest; the one in force.
+
+    Continuing records ids newly asked to keep, so the run owns their explanation files too.
+    """
     if existing is not None:
-        remove_leftovers(root)
+        for path in leftover_files(root, existing):
+            path.unlink(missing_ok=True)
+        kept = sorted(set(existing.get("kept_ids", [])) | set(kept_ids))
+        if kept != existing.get("kept_ids"):
+            existing = {**existing, "kept_ids": kept}
+            write_json(root / MANIFEST, existing)
         return existing
     if overwrite:
-        clear_run(root)
+        old = read_manifest(root)
+        if old is not None:
+            clear_run(root, old)
     root.mkdir(parents=True, exist_ok=True)
     write_json(root / MANIFEST, manifest)
     return manifest
-
 
 
 def finished_partitions(out: str | Path, count: int) -> set[int]:
@@ -165,36 +217,54 @@ def finished_partitions(out: str | Path, count: int) -> set[int]:
     return {index for index in range(count) if part_path(out, index).is_file()}
 
 
-
-def remove_leftovers(out: str | Path) -> None:
-    """Delete temporary files a killed run left behind (they never hold finished work)."""
-    for directory in (Path(out) / PARTS_DIR, Path(out) / EXPLANATIONS_DIR, Path(out)):
-        if directory.is_dir():
-            for path in directory.glob(".*"):
-                if path.is_file() and (path.name.endswith(TEMPORARY_SUFFIX) or path.suffix == ".npz"):
-                    path.unlink(missing_ok=True)
-
-
-
-def clear_run(out: str | Path) -> None:
-    """Remove a run's own files (never anything else in the directory)."""
+def owned_files(out: str | Path, manifest: dict[str, Any]) -> list[Path]:
+    """Every file the run described by ``manifest`` writes (whether or not it exists yet), manifest last."""
     root = Path(out)
-    for directory in (root / PARTS_DIR, root / EXPLANATIONS_DIR):
-        if directory.is_dir():
-            for path in directory.iterdir():
-                if path.is_file():
-                    path.unlink()
-            directory.rmdir()
-    for name in (SUMMARY, HEADS, MANIFEST):
-        (root / name).unlink(missing_ok=True)
-    remove_leftovers(root)
+    parts = [part_path(root, index) for index in range(len(manifest["partitions"]))]
+    explanations = [explanation_path(root, example_id) for example_id in manifest.get("kept_ids", [])]
+    return [*parts, *explanations, root / SUMMARY, root / HEADS, root / MANIFEST]
 
+
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{32}(?:\.tmp|\.npz)$")
+"""A temporary file of an atomic write: ``.<target name>.<uuid4 hex>.tmp`` (``.npz`` for explanations)."""
+
+
+def leftover_files(out: str | Path, manifest: dict[str, Any]) -> list[Path]:
+    """Temporary files a killed run left behind: named after one of the run's own files, never holding finished
+    work. Any other file, dotfiles included, is not the run's."""
+    root = Path(out)
+    targets: dict[Path, set[str]] = {}
+    for path in owned_files(root, manifest):
+        name = path.stem if path.parent.name == EXPLANATIONS_DIR else path.name
+        targets.setdefault(path.parent, set()).add(name)
+    found = []
+    for directory, names in targets.items():
+        if not directory.is_dir():
+            continue
+        for path in directory.iterdir():
+            match = _TEMPORARY.match(path.name)
+            if match and match["target"] in names and path.is_file():
+                found.append(path)
+    return found
+
+
+def clear_run(out: str | Path, manifest: dict[str, Any]) -> None:
+    """Remove the files the run owns (``owned_files``, its leftovers), manifest last; folders only when empty."""
+    root = Path(out)
+    for path in [*leftover_files(root, manifest), *owned_files(root, manifest)]:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+    for directory in (root / PARTS_DIR, root / EXPLANATIONS_DIR):
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
 
 
 __all__ = [
     "MANIFEST_FORMAT",
     "MANIFEST_VERSION",
     "TEMPORARY_SUFFIX",
+    "MANIFEST_ADVICE",
+    "NotARunError",
     "RunMismatchError",
     "clear_run",
     "existing_run",
@@ -202,8 +272,9 @@ __all__ = [
     "finished_partitions",
     "model_identity",
     "new_manifest",
+    "leftover_files",
+    "owned_files",
     "read_manifest",
-    "remove_leftovers",
     "start_run",
     "write_json",
 ]

@@ -39,17 +39,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.answering import DEFAULT_MAX_ANSWER_TOKENS, DEFAULT_TOP_K, Span
+from core.answering import Span
 from core.attention import head_statistics
+from core.dataset.evaluation import FAILED, MALFORMED
 from core.dataset.metrics import squad_scores
-from core.dataset.reading import SQUAD_V1, DatasetExample, DatasetItem, ExampleProblem
+from core.dataset.reading import SQUAD_V2, DatasetExample, DatasetItem, ExampleProblem
+from core.dataset.row_settings import RowSettings
 from core.dataset.schema import FAITHFULNESS_ATTENTION, FAITHFULNESS_METRICS
-from core.encoding import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE, MAX_WINDOWS, Encoding, Window, encode
+from core.encoding import Encoding, Window, encode
 from core.explain import add_saliency, answer_spans, build_explanation
 from core.explanation import Explanation
 from core.models import LoadedModel
 from core.passes import DetailPass, WindowDetail, answer_logits, length_batches
-from core.types import METHODS, TARGETS, Method, TokenScores
+from core.types import TARGETS, Method, TokenScores
 
 BATCH_TOKENS = 2048
 """Padded tokens per batch. Batches only need to be big enough to amortise per-call overhead (speed was flat
@@ -62,92 +64,6 @@ FUSED_METHODS: tuple[Method, ...] = ("gradient", "gradient_x_input")
 FAITHFULNESS_FRACTIONS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.5, 1.0)
 FAITHFULNESS_ERASER_FRACTIONS: tuple[float, ...] = (0.1, 0.2)
 FAITHFULNESS_RANDOM_ORDERS = 1
-
-EXPLAIN_OPTIONS: tuple[str, ...] = (
-    "max_answer_tokens",
-    "max_length",
-    "stride",
-    "max_windows",
-    "ig_steps",
-    "ig_max_steps",
-)
-"""Options of ``core.explain`` a dataset run passes through."""
-
-
-@dataclass(frozen=True)
-class RowSettings:
-    """Everything that decides a row's values; a run's manifest records it and a resume must match it."""
-
-    methods: tuple[Method, ...] = ("gradient_x_input",)
-    top_k: int = DEFAULT_TOP_K
-    max_answer_tokens: int = DEFAULT_MAX_ANSWER_TOKENS
-    max_length: int = DEFAULT_MAX_LENGTH
-    stride: int = DEFAULT_STRIDE
-    max_windows: int = MAX_WINDOWS
-    ig_steps: int | None = None
-    ig_max_steps: int | None = None
-    faithfulness: bool = False
-    squad_version: str = SQUAD_V1
-
-    def __post_init__(self) -> None:
-        unknown = [method for method in self.methods if method not in METHODS]
-        if unknown:
-            raise ValueError(f"Unknown saliency method(s) {unknown}; choose from {list(METHODS)}.")
-        if len(set(self.methods)) != len(self.methods):
-            raise ValueError(f"Saliency methods are listed twice: {list(self.methods)}.")
-        if self.top_k < 1:
-            raise ValueError("top_k must be at least 1.")
-        if self.max_answer_tokens < 1:
-            raise ValueError("max_answer_tokens must be at least 1.")
-
-    @classmethod
-    def from_options(
-        cls, methods: Sequence[str], top_k: int, faithfulness: bool, squad_version: str, options: dict[str, Any]
-    ) -> RowSettings:
-        """Settings from ``explain_dataset``'s arguments; unknown ``core.explain`` options are refused."""
-        unknown = sorted(set(options) - set(EXPLAIN_OPTIONS))
-        if unknown:
-            raise ValueError(f"Unknown option(s) {unknown}; a dataset run accepts {list(EXPLAIN_OPTIONS)}.")
-        return cls(
-            methods=tuple(methods),  # type: ignore[arg-type]
-            top_k=top_k,
-            faithfulness=faithfulness,
-            squad_version=squad_version,
-            **{name: int(value) for name, value in options.items()},
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "methods": list(self.methods),
-            "top_k": self.top_k,
-            "max_answer_tokens": self.max_answer_tokens,
-            "max_length": self.max_length,
-            "stride": self.stride,
-            "max_windows": self.max_windows,
-            "ig_steps": self.ig_steps,
-            "ig_max_steps": self.ig_max_steps,
-            "faithfulness": self.faithfulness,
-            "squad_version": self.squad_version,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RowSettings:
-        return cls(**{**data, "methods": tuple(data["methods"])})
-
-    def explain_settings(self, loaded: LoadedModel) -> dict[str, Any]:
-        """The ``Explanation.settings`` ``core.explain`` would record, so ``answer_window`` re-creates the window."""
-        settings: dict[str, Any] = {
-            "top_k": self.top_k,
-            "max_answer_tokens": self.max_answer_tokens,
-            "max_length": min(self.max_length, loaded.max_length),
-            "stride": self.stride,
-            "max_windows": self.max_windows,
-        }
-        if self.ig_steps is not None:
-            settings["ig_steps"] = self.ig_steps
-        if self.ig_max_steps is not None:
-            settings["ig_max_steps"] = self.ig_max_steps
-        return settings
 
 
 @dataclass(frozen=True)
@@ -168,6 +84,8 @@ class _Pending:
     seconds: float
     spans: list[Span] | None = None
     window_index: int = 0
+    null_margin: float | None = None
+    """``null_score - best_span_score`` in the answer's window (logits)."""
     values: dict[str, Any] = field(default_factory=dict)
     detail: WindowDetail | None = None
     """The answer window's pass, kept only when a full ``Explanation`` is needed (opt-in work, kept ids)."""
@@ -190,7 +108,7 @@ def compute_rows(
     encode_settings = settings.explain_settings(loaded)
     for position, item in enumerate(items):
         if isinstance(item, ExampleProblem):
-            rows[position] = error_row(item, item.message)
+            rows[position] = error_row(item, item.message, MALFORMED)
             continue
         began = time.perf_counter()
         try:
@@ -230,8 +148,12 @@ def compute_rows(
     return ComputedRows(rows=[row for row in rows if row is not None], explanations=explanations)
 
 
-def error_row(item: DatasetItem, message: str) -> dict[str, Any]:
-    """An error row: the input as far as it was read, ``error``, and null for everything computed."""
+def error_row(item: DatasetItem, message: str, kind: str = FAILED) -> dict[str, Any]:
+    """An error row: the input as far as it was read, ``error`` and ``error_kind``, null for everything computed.
+
+    ``kind`` is ``failed`` (a question the model could not run on: it scores 0) or ``malformed`` (a record the
+    reader rejected: not a question of the dataset).
+    """
     return {
         "id": item.id,
         "title": item.title,
@@ -241,6 +163,7 @@ def error_row(item: DatasetItem, message: str) -> dict[str, Any]:
         "gold_starts": list(item.answer_starts) if item.answer_starts is not None else None,
         "is_impossible": item.is_impossible,
         "error": message,
+        "error_kind": kind,
     }
 
 
@@ -316,6 +239,10 @@ def _fused_pass(
         for row in answered:
             p, window = members[row], windows[row]
             answer = p.spans[0]
+            logits = detail_pass.logits(row)
+            null_score = float(logits.start[0]) + float(logits.end[0])
+            span_score = float(logits.start[answer.start_token]) + float(logits.end[answer.end_token - 1])
+            p.null_margin = null_score - span_score
             attentions = detail_pass.attentions(row)
             statistics = head_statistics(attentions, window.roles, range(answer.start_token, answer.end_token))
             p.values["heads"] = {name: values.astype(np.float32).ravel() for name, values in statistics.items()}
@@ -362,6 +289,10 @@ def _opt_in_work(
     if "integrated_gradients" in settings.methods:
         explanation = add_saliency(explanation, ["integrated_gradients"], model=loaded, use_cache=False)
         p.values["saliency"]["integrated_gradients"] = dict(explanation.saliency["integrated_gradients"])
+        p.values["integrated_gradients"] = {
+            "ig_converged": all(explanation.ig_converged.get(target, False) for target in TARGETS),
+            "ig_nodes": max(int(explanation.ig_steps.get(target, 0)) for target in TARGETS),
+        }
     if settings.faithfulness:
         from core.trust import faithfulness
 
@@ -387,8 +318,14 @@ def _row(p: _Pending, settings: RowSettings) -> dict[str, Any]:
     assert p.spans is not None
     example, answer, window = p.example, p.spans[0], p.window
     roles = np.asarray(window.roles)
-    em, f1 = squad_scores(
-        answer.text, example.answers, is_impossible=example.is_impossible, version=settings.squad_version
+    version = settings.squad_version
+    span_em, span_f1 = squad_scores(answer.text, example.answers, is_impossible=example.is_impossible, version=version)
+    margin = float(p.null_margin) if p.null_margin is not None else None
+    abstains = version == SQUAD_V2 and margin is not None and margin > settings.null_threshold
+    em, f1 = (
+        squad_scores("", example.answers, is_impossible=example.is_impossible, version=version)
+        if abstains
+        else (span_em, span_f1)
     )
     row: dict[str, Any] = {
         "id": example.id,
@@ -398,17 +335,21 @@ def _row(p: _Pending, settings: RowSettings) -> dict[str, Any]:
         "gold_answers": list(example.answers),
         "gold_starts": list(example.answer_starts),
         "is_impossible": example.is_impossible,
-        "prediction": answer.text,
-        "prediction_start": answer.start_char,
-        "prediction_end": answer.end_char,
+        "prediction": "" if abstains else answer.text,
+        "prediction_start": None if abstains else answer.start_char,
+        "prediction_end": None if abstains else answer.end_char,
         "score": answer.score,
         "top_k": [
             {"text": span.text, "score": span.score, "start_char": span.start_char, "end_char": span.end_char}
             for span in p.spans
         ],
+        "null_margin": margin,
+        "no_answer": abstains,
         "em": em,
         "f1": f1,
         "correct": em == 1.0,
+        "span_em": span_em,
+        "span_f1": span_f1,
         "windows": len(p.encoding.windows),
         "answer_window": p.window_index,
         "tokens": window.length,
@@ -416,6 +357,8 @@ def _row(p: _Pending, settings: RowSettings) -> dict[str, Any]:
         "context_tokens": int((roles == "context").sum()),
         "seconds": p.seconds,
         "error": None,
+        "error_kind": None,
+        **p.values.get("integrated_gradients", {}),
     }
     for method, per_target in p.values.get("saliency", {}).items():
         for target, values in per_target.items():
@@ -444,11 +387,9 @@ def saliency_shares(
 __all__ = [
     "BATCH_TOKENS",
     "FUSED_METHODS",
-    "EXPLAIN_OPTIONS",
     "FAITHFULNESS_ERASER_FRACTIONS",
     "FAITHFULNESS_FRACTIONS",
     "ComputedRows",
-    "RowSettings",
     "compute_rows",
     "error_row",
     "saliency_shares",

@@ -42,10 +42,12 @@ from core.dataset.manifest import (
     write_json,
 )
 from core.dataset.reading import DatasetItem, ExampleProblem, read_dataset
-from core.dataset.rows import RowSettings, compute_rows
+from core.dataset.row_settings import DEFAULT_NULL_THRESHOLD, RowSettings
+from core.dataset.rows import compute_rows
 from core.dataset.run_progress import RunProgress, record_partition
 from core.dataset.schema import MANIFEST, explanation_path, row_schema
-from core.dataset.store import RunSummary, finish_run, partition_stats, save_explanation, write_part
+from core.dataset.store import save_explanation, write_part
+from core.dataset.summary import RunSummary, finish_run, partition_stats
 from core.models import LoadedModel, load_model
 from core.progress import ProgressCallback
 
@@ -58,7 +60,6 @@ example, small enough that a killed worker loses little, the progress bar moves,
 still make enough tasks to keep every worker busy."""
 
 
-
 @dataclass(frozen=True)
 class PartitionTask:
     """Everything one task needs: picklable, small, and independent of the driver."""
@@ -69,7 +70,6 @@ class PartitionTask:
     model: str
     settings: dict[str, Any]
     keep_ids: tuple[str, ...]
-
 
 
 def run_partition(task: PartitionTask, loaded: LoadedModel | None = None) -> dict[str, Any]:
@@ -88,7 +88,6 @@ def run_partition(task: PartitionTask, loaded: LoadedModel | None = None) -> dic
     return {"index": task.index, **partition_stats(table), "seconds": time.perf_counter() - began}
 
 
-
 def explain_dataset(
     data: str | Path,
     model: str | LoadedModel,
@@ -103,6 +102,7 @@ def explain_dataset(
     partition_size: int = DEFAULT_PARTITION_SIZE,
     keep_ids: Sequence[str] = (),
     faithfulness: bool = False,
+    null_threshold: float = DEFAULT_NULL_THRESHOLD,
     progress: bool | ProgressCallback = True,
     overwrite: bool = False,
     **explain_options: Any,
@@ -113,7 +113,9 @@ def explain_dataset(
     ``LocalCluster`` (default: every CPU); ``serial`` runs here without Dask. ``methods``: any of
     ``gradient``, ``gradient_x_input``, ``integrated_gradients`` (the last per example, slow).
     ``explain_options``: ``max_answer_tokens``, ``max_length``, ``stride``, ``max_windows``, ``ig_steps``,
-    ``ig_max_steps``. ``progress``: a bar (``True``), nothing (``False``), or a ``core.progress`` callback
+    ``ig_max_steps``. ``null_threshold``: a SQuAD v2.0 run abstains when ``null_score - best_span_score``
+    (logits, the answer's window) exceeds it (the explorer's default, 0). ``progress``: a bar (``True``),
+    nothing (``False``), or a ``core.progress`` callback
     (stage ``"partitions"``, fraction done; raising from it stops the run, finished partitions are kept).
     Raises ``ValueError`` for unusable input or a mismatched ``out``, ``core.ModelLoadError`` for a model
     that cannot load.
@@ -132,7 +134,9 @@ def explain_dataset(
         raise ValueError("A loaded model only runs in this process: pass serial=True, or the model's name or path.")
     dataset = read_dataset(data)
     items = dataset.items[:limit] if limit is not None else dataset.items
-    settings = RowSettings.from_options(methods, top_k, faithfulness, dataset.squad_version, explain_options)
+    settings = RowSettings.from_options(
+        methods, top_k, faithfulness, dataset.squad_version, explain_options, null_threshold=null_threshold
+    )
     known_ids = {item.id for item in items}
     unknown = [example_id for example_id in keep_ids if example_id not in known_ids]
     if unknown:
@@ -140,7 +144,9 @@ def explain_dataset(
     model_name = model_identity(model.name if isinstance(model, LoadedModel) else model)
     root = Path(out).expanduser().resolve()
     partitions = [list(items[first : first + partition_size]) for first in range(0, len(items), partition_size)]
-    manifest = new_manifest(dataset.path, model_name, settings, partition_size, limit, partitions, len(dataset.items))
+    manifest = new_manifest(
+        dataset.path, model_name, settings, partition_size, limit, partitions, len(dataset.items), kept_ids=keep_ids
+    )
     existing = existing_run(root, manifest, overwrite)
     done = finished_partitions(root, len(partitions)) if existing is not None else set()
     keep = set(keep_ids)
@@ -157,7 +163,7 @@ def explain_dataset(
         if index not in done
     ]
     with _engine(model, model_name, serial, client, workers, needed=bool(tasks)) as engine:
-        manifest = start_run(root, manifest, existing, overwrite)
+        manifest = start_run(root, manifest, existing, overwrite, kept_ids=keep_ids)
         tracker = RunProgress(root, manifest, progress)
         tracker.announce(engine.dashboard_link)
         session: dict[str, Any] = {"engine": engine.name, "workers": engine.workers, "partitions": 0, "examples": 0}
@@ -175,7 +181,6 @@ def explain_dataset(
     return finish_run(root, manifest)
 
 
-
 @dataclass(frozen=True)
 class _Engine:
     """Where partitions run: ``run(tasks, on_done)`` calls ``on_done`` with each finished partition's figures."""
@@ -184,7 +189,6 @@ class _Engine:
     workers: int
     dashboard_link: str | None
     run: Callable[[list[PartitionTask], Callable[[dict[str, Any]], None]], None]
-
 
 
 @contextmanager
@@ -220,7 +224,6 @@ def _engine(
         yield _Engine("dask", len(active.scheduler_info()["workers"]), dashboard_link(active), run_there)
 
 
-
 def _keep_missing_explanations(
     model: str | LoadedModel,
     model_name: str,
@@ -241,7 +244,6 @@ def _keep_missing_explanations(
     computed = compute_rows(loaded, wanted, settings, keep_ids=keep)
     for example_id, explanation in computed.explanations.items():
         save_explanation(root, example_id, explanation)
-
 
 
 __all__ = ["DEFAULT_PARTITION_SIZE", "PartitionTask", "explain_dataset", "run_partition"]

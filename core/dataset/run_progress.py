@@ -7,11 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from core.dataset.manifest import finished_partitions
 from core.dataset.schema import part_path
-from core.dataset.store import partition_stats
+from core.dataset.summary import partition_stats, read_evaluation_columns
 from core.progress import ProgressCallback, report_progress
 
 
@@ -25,10 +23,9 @@ class RunProgress:
         self.callback = progress if callable(progress) else None
         done = finished_partitions(root, total)
         self.done = len(done)
-        self.totals = {"n": 0, "answered": 0, "em_sum": 0.0, "f1_sum": 0.0}
-        if done:
-            for index in done:
-                self._add(partition_stats(pq.read_table(part_path(root, index), columns=["em", "f1", "error"])))
+        self.totals = {"n": 0, "questions": 0, "answered": 0, "em_sum": 0.0, "f1_sum": 0.0}
+        for index in done:
+            self._add(partition_stats(read_evaluation_columns(part_path(root, index))))
         self.session_examples = 0
         self.began = time.perf_counter()
         self.bar = None
@@ -56,14 +53,14 @@ class RunProgress:
         report_progress(self.callback, "partitions", self.done / max(self.total, 1))
 
     def _postfix(self) -> None:
-        answered = self.totals["answered"]
+        questions = self.totals["questions"]
         elapsed = time.perf_counter() - self.began
         figures = {"examples": int(self.totals["n"])}
         if self.session_examples:
             figures["ex/s"] = round(self.session_examples / max(elapsed, 1e-9), 2)
-        if answered:
-            figures["EM"] = round(100 * self.totals["em_sum"] / answered, 1)
-            figures["F1"] = round(100 * self.totals["f1_sum"] / answered, 1)
+        if questions:  # the official rule: a question that failed scores 0
+            figures["EM"] = round(100 * self.totals["em_sum"] / questions, 1)
+            figures["F1"] = round(100 * self.totals["f1_sum"] / questions, 1)
         assert self.bar is not None
         self.bar.set_postfix(figures, refresh=True)
 
@@ -72,13 +69,11 @@ class RunProgress:
             self.bar.close()
 
 
-
 def record_partition(stats: dict[str, Any], session: dict[str, Any], tracker: RunProgress) -> None:
     """Count a finished partition in this session's figures and on the progress bar."""
     session["partitions"] += 1
     session["examples"] += stats["n"]
     tracker.finished(stats)
-
 
 
 __all__ = ["RunProgress", "record_partition"]

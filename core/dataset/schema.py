@@ -4,20 +4,29 @@ The dashboard's dataset page and notebooks read exactly these names, so they liv
 
     <out>/manifest.json                 input (path, sha256), model, settings, versions, partitions and their ids
     <out>/parts/part-00000.parquet      rows of partition 0 (one Parquet file per partition, written atomically)
-    <out>/summary.json                  n, EM, F1 (percent), answered, failures, seconds, examples/s, model, data
+    <out>/summary.json                  the official evaluation (EM, F1 and, for v2.0, HasAns/NoAns and the best
+                                        no-answer threshold), counts, seconds, examples/s, model, data
     <out>/heads.parquet                 per head statistic, layer, head and group (correct/wrong/all): mean, count
     <out>/explanations/<safe id>.npz    full ``core.Explanation`` of the ids asked for (``keep_ids``)
 
 Columns of a row (``row_schema``); computed columns are null on an error row, whose ``error`` says why:
 
 - ``id``, ``title``, ``question``, ``context``, ``gold_answers``, ``gold_starts``, ``is_impossible``
-- ``prediction``, ``prediction_start``, ``prediction_end`` (characters, end-exclusive), ``score``
-  (``p_start * p_end``), ``top_k`` (``text``, ``score``, ``start_char``, ``end_char``; best first)
-- ``em`` (0 or 1), ``f1``, ``correct`` (``em == 1``)
+- ``prediction``, ``prediction_start``, ``prediction_end`` (characters, end-exclusive; ``""`` and null when the
+  model abstains), ``score`` (the best span's ``p_start * p_end``), ``top_k`` (``text``, ``score``,
+  ``start_char``, ``end_char``; best first)
+- ``null_margin`` (``null_score - best_span_score`` in the answer's window, logits: SQuAD 2.0's no-answer
+  decision, as ``Explanation.answers_null``), ``no_answer`` (the model abstained: a SQuAD v2.0 run and
+  ``null_margin > null_threshold``; always false for v1.1)
+- ``em`` (0 or 1), ``f1``, ``correct`` (``em == 1``) of the prediction; ``span_em``, ``span_f1``: of the best
+  span, whether or not it was given (the official v2.0 best-threshold search needs them)
 - ``windows``, ``answer_window``, ``tokens``, ``question_tokens``, ``context_tokens`` (the last three in
   the answer's window)
 - ``seconds`` (this example's share of its batches' wall time: its own encoding and opt-in work, plus a
-  share by tokens of each batched pass it was in), ``error``
+  share by tokens of each batched pass it was in), ``error``, ``error_kind`` (``malformed``: a record the
+  reader rejected, not counted as a question; ``failed``: a question the model could not run on, scored 0)
+- with integrated gradients: ``ig_converged`` (every target met its tolerance) and ``ig_nodes`` (the most
+  path nodes any target used)
 - ``saliency_question_share.<method>.<target>`` and ``saliency_answer_share.<method>.<target>``: the share
   of ``sum(|saliency|)`` over the answer window's tokens that falls on the question's tokens, and on the
   predicted span's tokens (null when the saliency is zero everywhere)
@@ -74,9 +83,13 @@ BASE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("prediction_end", pa.int32()),
     pa.field("score", pa.float64()),
     pa.field("top_k", pa.list_(TOP_K_TYPE)),
+    pa.field("null_margin", pa.float64()),
+    pa.field("no_answer", pa.bool_()),
     pa.field("em", pa.float64()),
     pa.field("f1", pa.float64()),
     pa.field("correct", pa.bool_()),
+    pa.field("span_em", pa.float64()),
+    pa.field("span_f1", pa.float64()),
     pa.field("windows", pa.int32()),
     pa.field("answer_window", pa.int32()),
     pa.field("tokens", pa.int32()),
@@ -84,7 +97,14 @@ BASE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("context_tokens", pa.int32()),
     pa.field("seconds", pa.float64()),
     pa.field("error", pa.string()),
+    pa.field("error_kind", pa.string()),
 )
+
+INTEGRATED_GRADIENTS_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("ig_converged", pa.bool_()),
+    pa.field("ig_nodes", pa.int32()),
+)
+"""Columns of a run with integrated gradients: whether every target converged, and the most nodes one used."""
 
 HEADS_SCHEMA = pa.schema(
     [
@@ -130,6 +150,8 @@ def faithfulness_columns(methods: Sequence[str]) -> list[str]:
 def row_schema(methods: Sequence[str], faithfulness: bool) -> pa.Schema:
     """The Parquet schema of every partition of a run with these saliency ``methods``."""
     fields = list(BASE_FIELDS)
+    if "integrated_gradients" in methods:
+        fields += list(INTEGRATED_GRADIENTS_FIELDS)
     fields += [pa.field(name, pa.float64()) for name in saliency_share_columns(methods)]
     fields += [pa.field(name, pa.list_(pa.float32())) for name in head_columns()]
     if faithfulness:
@@ -165,6 +187,7 @@ __all__ = [
     "HEADS",
     "HEADS_SCHEMA",
     "HEAD_GROUPS",
+    "INTEGRATED_GRADIENTS_FIELDS",
     "MANIFEST",
     "MODEL_SHAPE_KEY",
     "PARTS_DIR",
