@@ -15,14 +15,9 @@ import panel as pn
 import param
 
 from dashboard.controls import SIDEBAR_WIDTH, Controls
-from dashboard.memory import CLOSED_PAGES
-from dashboard.state import ExplorerState
-from dashboard.state.runners import Runner, SyncRunner, ThreadRunner, background_threads
-from dashboard.trust import TrustPanel
-from dashboard.views import (
+from dashboard.explorer import (
     AnswerView,
     AttentionHeatmap,
-    HeadImportanceGrid,
     HeadView,
     ModelView,
     ProbabilityBars,
@@ -33,7 +28,11 @@ from dashboard.views import (
     TopKTable,
     WhatIfPanel,
 )
-from dashboard.views.fan_out import StateFanOut
+from dashboard.memory import CLOSED_PAGES
+from dashboard.state import ExplorerState
+from dashboard.state.runners import Runner, SyncRunner, ThreadRunner, background_threads
+from dashboard.trust import HeadImportanceGrid, TrustPanel
+from dashboard.views import StateFanOut
 
 logger = logging.getLogger(__name__)
 
@@ -107,22 +106,23 @@ class QALensApp(pn.viewable.Viewer):
         super().__init__(state=state, **params)
         self.state.use_runners(*session_runners(background))
         self.state.check_model()
+        # One fan-out for the session's page: every view follows the state through it (dashboard/views/).
         self.fan_out = StateFanOut(self.state)
-        plots = {"state": self.state, "fan_out": self.fan_out}
+        wiring = {"state": self.state, "fan_out": self.fan_out}
         self.controls = Controls(state=self.state)
-        self.answer = AnswerView(state=self.state)
-        self.top_k = TopKTable(state=self.state)
-        self.text = SaliencyText(state=self.state)
-        self.attention = AttentionHeatmap(**plots)
-        self.head_view = HeadView(**plots)
-        self.model_view = ModelView(**plots)
-        self.head_importance = HeadImportanceGrid(**plots)
-        self.question_attention = QuestionAttentionBars(**plots)
-        self.saliency = SaliencyBars(**plots)
-        self.saliency_heatmap = SaliencyHeatmap(**plots)
-        self.probabilities = ProbabilityBars(**plots)
-        self.trust = TrustPanel(state=self.state)
-        self.whatif = WhatIfPanel(state=self.state)
+        self.answer = AnswerView(**wiring)
+        self.top_k = TopKTable(**wiring)
+        self.text = SaliencyText(**wiring)
+        self.attention = AttentionHeatmap(**wiring)
+        self.head_view = HeadView(**wiring)
+        self.model_view = ModelView(**wiring)
+        self.head_importance = HeadImportanceGrid(**wiring)
+        self.question_attention = QuestionAttentionBars(**wiring)
+        self.saliency = SaliencyBars(**wiring)
+        self.saliency_heatmap = SaliencyHeatmap(**wiring)
+        self.probabilities = ProbabilityBars(**wiring)
+        self.trust = TrustPanel(**wiring)
+        self.whatif = WhatIfPanel(**wiring)
         self.tabs = pn.Tabs(
             (
                 "Attention",
@@ -159,6 +159,8 @@ class QALensApp(pn.viewable.Viewer):
         self.dataset_page: pn.viewable.Viewer | None = None
         self.pages = pn.Tabs(("Explorer", self.explorer), dynamic=True, sizing_mode="stretch_width")
         self.main = pn.Column(self.explorer, sizing_mode="stretch_width")
+        # Page navigation, not a view's content: watched directly, so the fan-out's on-load resend (which calls
+        # every subscriber as if all had changed) never adds a page or jumps to the explorer by itself.
         self.state.dataset.param.watch(self._offer_dataset_page, ["runs"])
         self.state.dataset.param.watch(self._show_explorer, ["look"])
         self._offer_dataset_page()
@@ -168,7 +170,7 @@ class QALensApp(pn.viewable.Viewer):
             return
         from dashboard.dataset import DatasetPage  # hvPlot loads only for apps that show a run
 
-        self.dataset_page = DatasetPage(state=self.state)
+        self.dataset_page = DatasetPage(state=self.state, fan_out=self.fan_out)
         self.pages.append(("Dataset", self.dataset_page))
         self.pages.active = 1
         self.main.objects = [self.pages]
@@ -196,7 +198,12 @@ class QALensApp(pn.viewable.Viewer):
         }
 
     def resync_views(self) -> None:
-        """Send every view's current content again (the served app does this once the page has loaded)."""
+        """Send every view's current content again (the served app does this once the page has loaded).
+
+        Every view of every page follows the state through ``self.fan_out``, so one refresh reaches them
+        all. Before a first answer nothing a view shows can have changed since the page was built (a
+        dataset run opens while the app is made), so there is nothing to send again.
+        """
         if self.state.result.explanation is not None:
             self.fan_out.refresh()
 

@@ -41,6 +41,12 @@ EXPLAINER_COLORS: dict[str, str] = {
 EXTRA_COLORS = ("#17becf", "#bcbd22", "#7f7f7f", "#d62728")
 """For explainers without a colour of their own (custom orders)."""
 
+
+def explainer_color(name: str, index: int = 0) -> str:
+    """An explainer's colour; the ``index``-th extra colour for one without its own."""
+    return EXPLAINER_COLORS.get(name, EXTRA_COLORS[index % len(EXTRA_COLORS)])
+
+
 __all__ = [
     "ANSWER_COLOR",
     "ATTENTION_CMAP",
@@ -57,4 +63,5 @@ __all__ = [
     "SALIENCY_CMAP",
     "SELECTION_COLOR",
     "SIGN_PALETTE",
+    "explainer_color",
 ]

@@ -20,7 +20,7 @@ from bokeh.models import ContinuousColorMapper, GlyphRenderer, Image
 
 import core
 from dashboard import QALensApp
-from dashboard.views.saliency_text import token_html
+from dashboard.explorer.saliency_text import token_html
 from tests.event_loop import in_loop
 
 QUESTION = "Who designed the Eiffel Tower?"

@@ -6,9 +6,8 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
-import param
 
-from dashboard.state import ExplorerState
+from dashboard.views.state_view import StateView
 
 COLUMNS = ["id", "title", "question", "prediction", "gold", "em", "f1", "score", "error"]
 
@@ -33,10 +32,8 @@ def table_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-class ExamplesTable(pn.viewable.Viewer):
+class ExamplesTable(StateView):
     """A Tabulator over the filtered examples; a click on a row opens that example in the explorer."""
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The session's state (its dataset part is shown).")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -53,9 +50,9 @@ class ExamplesTable(pn.viewable.Viewer):
             titles={"em": "EM", "f1": "F1"},
         )
         self.table.on_click(self._on_click)
-        self.state.dataset.param.watch(self._redraw, ["revision"])
+        self.on(("dataset.revision",), self._redraw)
 
-    def _redraw(self, *_events: Any) -> None:
+    def _redraw(self) -> None:
         self.table.value = table_frame(self.state.dataset.filtered())
 
     def _on_click(self, event: Any) -> None:

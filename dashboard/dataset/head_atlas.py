@@ -1,7 +1,8 @@
 """The head atlas: one statistic per layer x head over the run, for right answers, wrong ones, or the difference.
 
 Read from the run's per-head aggregates (means over examples), so it is one small grid however big
-the run. Clicking a head selects that layer and head in the explorer.
+the run. The grid, its click (that layer and head in the explorer) and the current head's outline
+are ``HeadGrid``'s, as in the explorer's model view and head importance.
 """
 
 from __future__ import annotations
@@ -11,82 +12,84 @@ from typing import Any
 import holoviews as hv
 import numpy as np
 import panel as pn
-import param
 
 from core import HEAD_STATISTICS
-from dashboard.state import ExplorerState
+from dashboard.escaping import html_text
 from dashboard.theme import ATTENTION_CMAP, SALIENCY_CMAP
+from dashboard.views.head_grid import HeadGrid
+from dashboard.views.plot_view import PlotView
 
 
-class HeadAtlas(pn.viewable.Viewer):
+class HeadAtlas(PlotView):
     """Layer x head heatmap of a head statistic; a tap chooses that layer and head for the explorer."""
 
-    state = param.ClassSelector(class_=ExplorerState, doc="The session's state (its dataset part is shown).")
+    title = "Head atlas"
+    rebuild_on = ("dataset.run",)
+    decorations_on = ("view.layer", "view.head")
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+    def add_controls(self) -> None:
         dataset = self.state.dataset
-        self.params = hv.streams.Params(dataset, ["statistic", "group", "run"])
-        self.grid = hv.DynamicMap(self._image, streams=[self.params], cache_size=1)
-        self.tap = hv.streams.Tap(source=self.grid, transient=True)
-        self.tap.add_subscriber(self._on_tap)
-        self.pane = pn.pane.HoloViews(self.grid, sizing_mode="stretch_width")
-        self.caption = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#555"})
-        dataset.param.watch(self._caption, ["statistic", "group", "run"])
-        self._caption()
+        choices = pn.Row(
+            pn.widgets.Select.from_param(dataset.param.statistic, label="Statistic", width=240),
+            pn.widgets.RadioButtonGroup.from_param(dataset.param.group, color="default", width=360, margin=(28, 10)),
+        )
+        self.layout.insert(1, choices)
 
-    def _image(self, statistic: str, group: str, run: Any) -> hv.Image:
+    def has_content(self) -> bool:
+        """A run with per-head statistics (a run where no example was answered has none)."""
+        run = self.state.dataset.run
+        return run is not None and run.heads is not None and not run.heads.empty
+
+    def empty_text(self) -> str:
+        dataset = self.state.dataset
+        return "No dataset run is open." if dataset.run is None else dataset.group_note()
+
+    def build(self) -> Any:
+        self.grid = HeadGrid(self.state, *self.state.dataset.head_grid().shape, picked=self._look_at)
+        self.image = self.dynamic(self._image, "dataset.statistic", "dataset.group")
+        self.tap = self.grid.listen(self.image)
+        self.follow(("dataset.statistic", "dataset.group"), self._caption)
+        return self.image.opts(hooks=[self.decoration_hook])
+
+    def _image(self, statistic: str, group: str) -> hv.Image:
         values = self.state.dataset.head_grid()
-        layers, heads = values.shape if values.size else (1, 1)
-        values = values if values.size else np.full((1, 1), np.nan)
         finite = values[np.isfinite(values)]
         peak = float(np.abs(finite).max()) if finite.size else 1.0
         difference = group == "difference"
-        image = hv.Image(
-            np.flipud(values),
-            bounds=(0, 0, heads, layers),
-            kdims=["head", "layer"],
-            vdims=[hv.Dimension("value", range=(-peak, peak) if difference else (0, peak or 1.0))],
-        )
-        return image.opts(
+        value = hv.Dimension("value", range=(-peak, peak) if difference else (0, peak or 1.0))
+        return self.grid.image(values, vdims=[value]).opts(
             cmap=SALIENCY_CMAP if difference else ATTENTION_CMAP,
             colorbar=True,
             tools=["hover", "tap"],
-            xticks=[(h + 0.5, str(h)) for h in range(heads)],
-            yticks=[(layers - layer - 0.5, str(layer)) for layer in range(layers)],
-            height=60 + 40 * layers,
+            **self.grid.axis_options(),
+            height=60 + 40 * self.grid.layers,
             responsive=True,
             title="",
         )
 
-    def _caption(self, *_events: Any) -> None:
+    def _caption(self) -> None:
         dataset = self.state.dataset
         what = HEAD_STATISTICS.get(dataset.statistic, dataset.statistic)
         group = "right minus wrong answers" if dataset.group == "difference" else f"{dataset.group} answers"
         note = dataset.group_note()
-        self.caption.object = note or f"Mean {what}, over the {group}. Click a head to look at it in the explorer."
+        self.caption.object = html_text(
+            note or f"Mean {what}, over the {group}. Click a head to look at it in the explorer."
+        )
+
+    def decorate(self, plot: Any) -> dict[str, Any]:
+        return {"current": self.grid.add_outline(plot.state)}
+
+    def update_decorations(self, handles: dict[str, Any], changed: set[str]) -> None:
+        self.grid.move_outline(handles["current"])
+
+    def _look_at(self, layer: int, head: int) -> None:
+        """A tapped head: look at it in the explorer."""
+        self.state.update(layer=layer, head=head)
+        self.state.dataset.look = True
 
     def _on_tap(self, x: float | None = None, y: float | None = None) -> None:
-        values = self.state.dataset.head_grid()
-        if x is None or y is None or not values.size:
-            return
-        layers, heads = values.shape
-        head, layer = int(np.floor(x)), layers - 1 - int(np.floor(y))
-        if 0 <= head < heads and 0 <= layer < layers:
-            self.state.update(layer=layer, head=head)
-            self.state.dataset.look = True
+        """A tap at ``(x, y)`` on the grid, as its tap stream reports it."""
+        self.grid.pick(x, y)
 
-    def __panel__(self) -> pn.viewable.Viewable:
-        dataset = self.state.dataset
-        return pn.Column(
-            pn.pane.Markdown("#### Head atlas", margin=(0, 10)),
-            pn.Row(
-                pn.widgets.Select.from_param(dataset.param.statistic, label="Statistic", width=240),
-                pn.widgets.RadioButtonGroup.from_param(
-                    dataset.param.group, color="default", width=360, margin=(28, 10)
-                ),
-            ),
-            self.caption,
-            self.pane,
-            sizing_mode="stretch_width",
-        )
+
+__all__ = ["HeadAtlas"]

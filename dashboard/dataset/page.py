@@ -1,31 +1,32 @@
-"""``DatasetPage``: the run's headline, filters, scatters, example table and head atlas, on one page."""
+"""``DatasetPage``: the run's headline, filters, scatters, example table and head atlas, on one page.
+
+The page hands its fan-out to its views (``wiring``): in the app, the explorer's, so one fan-out follows the
+session's state for every view of every page.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import panel as pn
-import param
 
 from dashboard.dataset.examples_table import ExamplesTable
 from dashboard.dataset.head_atlas import HeadAtlas
 from dashboard.dataset.scatters import RunScatters
 from dashboard.dataset.summary import RunSummary
-from dashboard.state import ExplorerState
+from dashboard.views.state_view import StateView
 
 
-class DatasetPage(pn.viewable.Viewer):
+class DatasetPage(StateView):
     """Every view of the session's dataset run; usable on its own in a notebook (``DatasetPage(state=state)``)."""
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The session's state (its dataset part is shown).")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         dataset = self.state.dataset
-        self.summary = RunSummary(state=self.state)
-        self.scatters = RunScatters(state=self.state)
-        self.examples = ExamplesTable(state=self.state)
-        self.atlas = HeadAtlas(state=self.state)
+        self.summary = RunSummary(**self.wiring)
+        self.scatters = RunScatters(**self.wiring)
+        self.examples = ExamplesTable(**self.wiring)
+        self.atlas = HeadAtlas(**self.wiring)
         self.clear = pn.widgets.Button(label="Clear filters", width=140)
         self.clear.on_click(lambda _event: dataset.clear_filters())
         self.filters = pn.FlexBox(

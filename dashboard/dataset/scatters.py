@@ -14,11 +14,10 @@ import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers DataFrame.hvplot)
 import pandas as pd
 import panel as pn
-import param
 
-from dashboard.state import ExplorerState
 from dashboard.theme import ANSWER_COLOR, OUTSIDE_COLOR, SELECTION_COLOR
 from dashboard.views.plotting import DEFAULT_TOOLS
+from dashboard.views.state_view import StateView
 
 RASTERIZE_ABOVE = 20_000
 """Examples beyond which the scatters are rasterized (Datashader) instead of drawn point by point."""
@@ -32,17 +31,15 @@ def _outcome(rows: pd.DataFrame) -> pd.Series:
     return rows["correct"].map({True: "right", False: "wrong"}).fillna("failed")
 
 
-class RunScatters(pn.viewable.Viewer):
+class RunScatters(StateView):
     """Score vs F1 and saliency on question vs on the predicted span; a box drawn on either filters the table."""
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The session's state (its dataset part is shown).")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.score_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.share_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.streams: dict[str, hv.streams.BoundsXY] = {}
-        self.state.dataset.param.watch(self._rebuild, ["run", "share_method"])
+        self.on(("dataset.run", "dataset.share_method"), self._rebuild)
         self._rebuild()
 
     def _scatter(self, rows: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str) -> Any:
@@ -70,7 +67,7 @@ class RunScatters(pn.viewable.Viewer):
             )
         return plot.opts(default_tools=DEFAULT_TOOLS) if isinstance(plot, hv.Element) else plot
 
-    def _rebuild(self, *_events: Any) -> None:
+    def _rebuild(self) -> None:
         dataset = self.state.dataset
         rows = dataset.rows
         self.streams = {}

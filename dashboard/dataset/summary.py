@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import panel as pn
-import param
 
 from dashboard.escaping import html_text
 from dashboard.state import ExplorerState
+from dashboard.views.state_view import StateView
 
 
 def summary_html(state: ExplorerState) -> str:
@@ -69,17 +69,15 @@ def _squad2_html(summary: Any) -> str:
     )
 
 
-class RunSummary(pn.viewable.Viewer):
+class RunSummary(StateView):
     """EM, F1 and counts of the run on show; follows the filters (the "shown" count)."""
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The session's state (its dataset part is shown).")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.html = pn.pane.HTML(summary_html(self.state), sizing_mode="stretch_width")
-        self.state.dataset.param.watch(self._redraw, ["run", "problem", "revision"])
+        self.on(("dataset.run", "dataset.problem", "dataset.revision"), self._redraw)
 
-    def _redraw(self, *_events: Any) -> None:
+    def _redraw(self) -> None:
         self.html.object = summary_html(self.state)
 
     def __panel__(self) -> pn.viewable.Viewable:

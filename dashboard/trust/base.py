@@ -1,87 +1,86 @@
-"""The base of the trust views: a result computed on request (a button), with the job's progress and errors.
+"""The base of the trust views: a result computed on request, with its job's button, progress and errors.
 
-Every trust view takes the one ``ExplorerState`` and shows one trust part of it
-(``state.trust.faithfulness``, ``.sanity``, ``.layers``, ``.comparison``), computed by that part's
-``Job`` (``state.jobs``). It reads the shared selection from ``state.selection`` and writes it
-back only through the state. Heavy work happens only when asked: the button, or the part's
-``compute()`` from a notebook.
+Every trust view is a ``StateView``: it takes the one ``ExplorerState`` and the page's fan-out, and
+shows one trust part of the state (``state.trust.faithfulness``, ``.sanity``, ``.comparison``),
+computed by that part's ``Job`` (``state.jobs``) behind a ``JobButton``. It reads the shared
+selection from ``state.selection`` and writes it back only through the state. Heavy work happens
+only when asked: the button, or the part's ``compute()`` from a notebook.
 """
 
 from __future__ import annotations
 
-import html
-import logging
 from typing import Any
 
-import holoviews as hv
 import panel as pn
-import param
 
-from dashboard.state import ExplorerState
-from dashboard.state.jobs import Job
 from dashboard.state.trust import TrustPart
-from dashboard.theme import EXPLAINER_COLORS, EXTRA_COLORS
-
-logger = logging.getLogger(__name__)
-
-
-def explainer_color(name: str, index: int = 0) -> str:
-    return EXPLAINER_COLORS.get(name, EXTRA_COLORS[index % len(EXTRA_COLORS)])
+from dashboard.views.job_button import JobButton
+from dashboard.views.state_view import StateView
 
 
-class TrustView(pn.viewable.Viewer):
-    """A view of one trust part of the state, with a compute button bound to its job."""
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The shared dashboard state this view reads and writes.")
+class TrustView(StateView):
+    """A view of one trust part of the state, redrawn when its result changes, with a job button to compute it."""
 
     part_name = ""
+    result_name = "report"
+    """The part's parameter that holds its result (redrawn on change)."""
     button_label = "Compute"
     empty_message = "Run a question first."
+    title = ""
+    description = ""
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._streams: list[hv.streams.Stream] = []
-        self.button = pn.widgets.Button(label=self.button_label, color="primary", width=220)
-        self.button.on_click(lambda _event: self.part.compute())
-        self.progress_bar = pn.indicators.Progress(value=0, max=100, width=220, visible=False)
-        self.message = pn.pane.Markdown("", styles={"color": "#555"}, margin=(0, 10))
-        self.job.param.watch(self._on_job, ["running", "progress", "stage", "error"])
-        self._on_job()
+        self.job_button = JobButton(
+            **self.wiring,
+            job_name=self.part_name,
+            label=self.button_label,
+            action=self.part.compute,
+            describe=self.describe,
+            follows=[self.result_path],
+        )
+        self.on((self.result_path,), self.redraw)
 
     @property
     def part(self) -> TrustPart:
         return getattr(self.state.trust, self.part_name)
 
     @property
-    def job(self) -> Job:
-        return getattr(self.state.jobs, self.part_name)
+    def result(self) -> Any:
+        """The trust part this view shows (``state.trust.<part_name>``)."""
+        return self.part
+
+    @property
+    def result_path(self) -> str:
+        return f"trust.{self.part_name}.{self.result_name}"
+
+    @property
+    def button(self) -> pn.widgets.Button:
+        """The compute button (the job button's)."""
+        return self.job_button.button
+
+    @property
+    def message(self) -> pn.pane.HTML:
+        """The job's status line: its error, its stage, or ``describe()``."""
+        return self.job_button.message
 
     def describe(self) -> str:
         """One status line about the result on show (empty when there is none)."""
         return ""
 
-    def _on_job(self, *_events: Any) -> None:
-        job = self.job
-        self.button.disabled = job.running
-        self.progress_bar.visible = job.running
-        self.progress_bar.value = int(round(job.progress * 100))
-        if job.error:
-            text = f"<span style='color:#b00020'>{html.escape(job.error, quote=False)}</span>"
-        elif job.running:
-            text = f"Computing… {html.escape(job.stage, quote=False)}".rstrip()
-        else:
-            text = html.escape(self.describe(), quote=False)
-        self.message.object = text
+    def redraw(self) -> None:
+        """Drop what the last drawing followed, then draw the result on show."""
+        self.release_drawing()
+        self.draw()
 
-    def unwatch_streams(self) -> None:
-        """Detach the Params streams of the last drawing (a redraw makes new ones)."""
-        for stream in self._streams:
-            if isinstance(stream, hv.streams.Params):
-                stream.unwatch()
-        self._streams = []
+    def draw(self) -> None:
+        raise NotImplementedError
+
+    def header(self) -> pn.pane.Markdown:
+        return pn.pane.Markdown(f"#### {self.title}\n<small>{self.description}</small>", margin=(0, 10))
 
     def controls(self) -> pn.viewable.Viewable:
-        return pn.Row(self.button, self.progress_bar, self.message, sizing_mode="stretch_width")
+        return self.job_button
 
 
-__all__ = ["TrustView", "explainer_color"]
+__all__ = ["TrustView"]

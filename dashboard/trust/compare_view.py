@@ -10,6 +10,7 @@ answer; grey bars are words outside that model's window.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import holoviews as hv
@@ -63,6 +64,7 @@ class CompareView(TrustView):
     """Two or more models on one question: answers, word-level saliency on shared words, rank agreement."""
 
     part_name = "comparison"
+    result_name = "comparison"
     button_label = "Compare models"
     empty_message = "Choose two or more models and run a question first."
     title = "Models side by side"
@@ -72,6 +74,7 @@ class CompareView(TrustView):
     )
 
     def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
         self.selections: dict[str, hv.streams.Selection1D] = {}
         self.answers = pn.widgets.Tabulator(
             answers_frame(None), disabled=True, show_index=False, layout="fit_data_stretch", sizing_mode="stretch_width"
@@ -85,20 +88,13 @@ class CompareView(TrustView):
         )
         self.bars_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.summary = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#444"})
-        super().__init__(**params)
         self.chooser = pn.widgets.MultiChoice(
             label="Models to compare", options=self._options(), value=list(self.result.models), width=500
         )
         self.chooser.param.watch(lambda event: setattr(self.result, "models", list(event.new)), ["value"])
-        self.result.param.watch(self._on_models, ["models"])
-        self.state.inputs.param.watch(self._on_models, ["models"])
-        self.result.param.watch(self._rebuild, ["comparison"])
-        self.result.param.watch(self._on_explainer, ["explainer"])
-        self._rebuild()
-
-    @property
-    def result(self) -> Any:
-        return self.state.trust.comparison
+        self.on(("trust.comparison.models", "inputs.models"), self._on_models)
+        self.on(("trust.comparison.explainer",), self._on_explainer)
+        self.redraw()
 
     def describe(self) -> str:
         comparison = self.result.comparison
@@ -110,7 +106,7 @@ class CompareView(TrustView):
     def _options(self) -> list[str]:
         return list(dict.fromkeys([*self.state.inputs.models, *self.result.models]))
 
-    def _on_models(self, *_events: Any) -> None:
+    def _on_models(self) -> None:
         options = self._options()
         if list(self.chooser.options) != options:
             self.chooser.options = options
@@ -119,12 +115,10 @@ class CompareView(TrustView):
 
     # ---------------------------------------------------------------- drawing
 
-    def _rebuild(self, *_events: Any) -> None:
-        self.unwatch_streams()
+    def draw(self) -> None:
         self.selections = {}
         comparison = self.result.comparison
         self.answers.value = answers_frame(comparison)
-        self._on_job()
         if comparison is None:
             self.agreement.value = agreement_frame(None, self.result.explainer)
             self.bars_pane.object = None
@@ -139,20 +133,14 @@ class CompareView(TrustView):
         self.summary.object = f"{same} {len(comparison.words)} context words; bars are scaled per model."
         charts = []
         labels = [word.text for word in comparison.words]
-        word_params = hv.streams.Params(self.result, ["selected_words"])
-        self.bands = hv.DynamicMap(self._bands, streams=[word_params], cache_size=1)
-        self._streams.append(word_params)
+        self.bands = self.dynamic(self._bands, "trust.comparison.selected_words")
         self.charts: dict[str, hv.DynamicMap] = {}
         for name in comparison.names:
-            stream = hv.streams.Params(self.result, ["explainer"])
-            chart = hv.DynamicMap(
-                lambda explainer, name=name: self._bars(name, explainer), streams=[stream], cache_size=1
-            )
+            chart = self.dynamic(partial(self._bars, name), "trust.comparison.explainer")
             selection = hv.streams.Selection1D(source=chart)
             selection.add_subscriber(self._on_select)
             self.selections[name] = selection
             self.charts[name] = chart
-            self._streams += [stream, selection]
             charts.append(chart * self.bands * self._answer_strip(name))
         hook = label_axis_hook(labels)
         self.bars_pane.object = (
@@ -223,7 +211,7 @@ class CompareView(TrustView):
 
     # ---------------------------------------------------------------- interaction
 
-    def _on_explainer(self, *_events: Any) -> None:
+    def _on_explainer(self) -> None:
         self.agreement.value = agreement_frame(self.result.comparison, self.result.explainer)
 
     def _on_select(self, index: list[int]) -> None:
@@ -231,7 +219,7 @@ class CompareView(TrustView):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
-            pn.pane.Markdown(f"#### {self.title}\n<small>{self.description}</small>", margin=(0, 10)),
+            self.header(),
             self.chooser,
             self.controls(),
             self.summary,

@@ -18,8 +18,8 @@ import param
 
 from core.trust import RANDOM, FaithfulnessReport
 from dashboard.labels import label
-from dashboard.theme import SELECTION_COLOR
-from dashboard.trust.base import TrustView, explainer_color
+from dashboard.theme import SELECTION_COLOR, explainer_color
+from dashboard.trust.base import TrustView
 from dashboard.views.plotting import PLOT_HEIGHT
 
 MEASURES = ("deletion_aopc", "insertion_aopc", "comprehensiveness", "sufficiency")
@@ -58,6 +58,7 @@ class FaithfulnessView(TrustView):
     )
 
     def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
         self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=False)
         self.summary = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#444"})
         self.table = pn.widgets.Tabulator(
@@ -70,7 +71,6 @@ class FaithfulnessView(TrustView):
             sizing_mode="stretch_width",
             max_height=300,
         )
-        super().__init__(**params)
         self.table.param.watch(self._on_row, ["selection"])
         self.curve_choice = pn.widgets.RadioButtonGroup.from_param(self.result.param.curve, color="default")
         self.precision_choice = pn.widgets.Select.from_param(
@@ -79,13 +79,8 @@ class FaithfulnessView(TrustView):
             width=160,
             description="float32: exact. bfloat16: faster where the CPU has it; its curves can differ by tens of %.",
         )
-        self.result.param.watch(self._rebuild, ["report"])
-        self.state.result.param.watch(self._on_new_explanation, ["result_id"])
-        self._rebuild()
-
-    @property
-    def result(self) -> Any:
-        return self.state.trust.faithfulness
+        self.on(("result.result_id",), self._on_new_explanation)
+        self.redraw()
 
     def describe(self) -> str:
         report = self.result.report
@@ -93,16 +88,14 @@ class FaithfulnessView(TrustView):
 
     # ---------------------------------------------------------------- drawing
 
-    def _on_new_explanation(self, *_events: Any) -> None:
+    def _on_new_explanation(self) -> None:
         if self.result.report is None:
-            self._rebuild()
+            self.redraw()
 
-    def _rebuild(self, *_events: Any) -> None:
-        self.unwatch_streams()
+    def draw(self) -> None:
         report = self.result.report
         self.table.selection = []
         self.table.value = ranking_frame(report)
-        self._on_job()
         if report is None:
             self.plot.object = None
             self.summary.object = (
@@ -120,11 +113,11 @@ class FaithfulnessView(TrustView):
             f"{report.random_orders} orders. {report.forward_passes} forward passes in {report.precision} "
             f"({report.seconds:.1f} s)."
         )
-        params = hv.streams.Params(self.result, ["curve", "explainer", "fraction"])
-        self.curves = hv.DynamicMap(self._curves, streams=[params], cache_size=1)
+        self.curves = self.dynamic(
+            self._curves, "trust.faithfulness.curve", "trust.faithfulness.explainer", "trust.faithfulness.fraction"
+        )
         self.tap = hv.streams.Tap(source=self.curves, transient=True)
         self.tap.add_subscriber(self._on_tap)
-        self._streams = [params, self.tap]
         self.plot.object = self.curves
 
     def _curves(self, curve: str, explainer: str, fraction: float | None) -> hv.Overlay:
@@ -194,7 +187,7 @@ class FaithfulnessView(TrustView):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
-            pn.pane.Markdown(f"#### {self.title}\n<small>{self.description}</small>", margin=(0, 10)),
+            self.header(),
             pn.Row(self.controls(), self.precision_choice),
             self.curve_choice,
             self.summary,

@@ -17,18 +17,15 @@ from typing import Any
 import holoviews as hv
 import numpy as np
 import panel as pn
-import param
 
 from dashboard.escaping import markdown_text
-from dashboard.state import ExplorerState
 from dashboard.theme import ANSWER_COLOR, SELECTION_COLOR
 from dashboard.views.plotting import DEFAULT_TOOLS, clean_positions, label_axis_hook, runs, select_positions_between
+from dashboard.views.state_view import StateView
 
 
-class LayerwiseView(pn.viewable.Viewer):
+class LayerwiseView(StateView):
     """Layer x token heatmap of start/end probabilities, each layer's picked span outlined."""
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The shared dashboard state this view reads and writes.")
 
     title = "Where the answer forms: the QA head on every layer"
     description = (
@@ -39,12 +36,11 @@ class LayerwiseView(pn.viewable.Viewer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._streams: list[hv.streams.Stream] = []
         self.heatmap_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=False)
         self.line_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=False)
         self.summary = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#444"})
-        self.result.param.watch(self._rebuild, ["report"])
-        self._rebuild()
+        self.on(("trust.layers.report",), self.redraw)
+        self.redraw()
 
     @property
     def result(self) -> Any:
@@ -59,11 +55,9 @@ class LayerwiseView(pn.viewable.Viewer):
 
     # ---------------------------------------------------------------- drawing
 
-    def _rebuild(self, *_events: Any) -> None:
-        for stream in self._streams:
-            if isinstance(stream, hv.streams.Params):
-                stream.unwatch()
-        self._streams = []
+    def redraw(self) -> None:
+        """Drop what the last drawing followed, then draw the report on show."""
+        self.release_drawing()
         report = self.result.report
         if report is None:
             self.heatmap_pane.object = None
@@ -80,15 +74,12 @@ class LayerwiseView(pn.viewable.Viewer):
         )
         count = report.start_probs.shape[1]
         layers = report.start_probs.shape[0]
-        target_params = hv.streams.Params(self.result, ["target"])
-        self.image = hv.DynamicMap(self._image, streams=[target_params], cache_size=1)
-        selection_params = hv.streams.Params(self.state.selection, ["tokens"])
-        self.bands = hv.DynamicMap(self._bands, streams=[selection_params], cache_size=1)
+        self.image = self.dynamic(self._image, "trust.layers.target")
+        self.bands = self.dynamic(self._bands, "selection.tokens")
         self.tap = hv.streams.Tap(source=self.image, transient=True)
         self.tap.add_subscriber(self._on_tap)
         self.box = hv.streams.BoundsXY(source=self.image, transient=True)
         self.box.add_subscriber(self._on_box)
-        self._streams = [target_params, selection_params, self.tap, self.box]
         hook = label_axis_hook(self.labels, hover_fields=("$x",))
         answer = hv.Rectangles([(final.start_token - 0.5, -0.5, final.end_token - 0.5, layers - 0.5)]).opts(
             fill_alpha=0, line_color=ANSWER_COLOR, line_width=3, line_dash="dashed"

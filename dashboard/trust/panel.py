@@ -1,8 +1,9 @@
 """``TrustPanel``: the four trust views of one ``ExplorerState``, as one tabbed viewer.
 
 Nothing is linked here: every view reads and writes the state itself (its trust part, its jobs
-and the shared selection), so the Trust tab follows model, question and selection like every
-other view. Add it to the app as a tab: ``("Trust", TrustPanel(state=app.state))``.
+and the shared selection) through the page's fan-out, so the Trust tab follows model, question and
+selection like every other view. Add it to the app as a tab:
+``("Trust", TrustPanel(state=app.state, fan_out=app.fan_out))``.
 """
 
 from __future__ import annotations
@@ -10,26 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 import panel as pn
-import param
 
-from dashboard.state import ExplorerState
 from dashboard.trust.compare_view import CompareView
 from dashboard.trust.faithfulness_view import FaithfulnessView
 from dashboard.trust.layerwise_view import LayerwiseView
 from dashboard.trust.sanity_view import SanityView
+from dashboard.views.state_view import StateView
 
 
-class TrustPanel(pn.viewable.Viewer):
+class TrustPanel(StateView):
     """Faithfulness, sanity check, layer-wise answers and models side by side, of one ``ExplorerState``."""
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The shared dashboard state the views read and write.")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.faithfulness = FaithfulnessView(state=self.state)
-        self.sanity = SanityView(state=self.state)
-        self.layers = LayerwiseView(state=self.state)
-        self.compare = CompareView(state=self.state)
+        self.faithfulness = FaithfulnessView(**self.wiring)
+        self.sanity = SanityView(**self.wiring)
+        self.layers = LayerwiseView(**self.wiring)
+        self.compare = CompareView(**self.wiring)
         self.tabs = pn.Tabs(
             ("Faithfulness", self.faithfulness),
             ("Sanity check", self.sanity),

@@ -15,8 +15,8 @@ import numpy as np
 import panel as pn
 
 from dashboard.labels import choices, label
-from dashboard.theme import FLAG_COLOR, SELECTION_COLOR
-from dashboard.trust.base import TrustView, explainer_color
+from dashboard.theme import FLAG_COLOR, SELECTION_COLOR, explainer_color
+from dashboard.trust.base import TrustView
 from dashboard.views.plotting import (
     DEFAULT_TOOLS,
     PLOT_HEIGHT,
@@ -41,19 +41,14 @@ class SanityView(TrustView):
     )
 
     def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
         self.lines_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=False)
         # Two panes rather than one hv.Layout: a Bokeh grid of stretch-width plots collapses inside Tabs.
         self.original_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.after_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.summary = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#444"})
-        super().__init__(**params)
-        self.result.param.watch(self._rebuild, ["report"])
-        self.state.result.param.watch(self._on_new_explanation, ["result_id"])
-        self._rebuild()
-
-    @property
-    def result(self) -> Any:
-        return self.state.trust.sanity
+        self.on(("result.result_id",), self._on_new_explanation)
+        self.redraw()
 
     def describe(self) -> str:
         report = self.result.report
@@ -70,14 +65,12 @@ class SanityView(TrustView):
 
     # ---------------------------------------------------------------- drawing
 
-    def _on_new_explanation(self, *_events: Any) -> None:
+    def _on_new_explanation(self) -> None:
         if self.result.report is None:
-            self._rebuild()
+            self.redraw()
 
-    def _rebuild(self, *_events: Any) -> None:
-        self.unwatch_streams()
+    def draw(self) -> None:
         report = self.result.report
-        self._on_job()
         if report is None:
             self.lines_pane.object = None
             self.original_pane.object = None
@@ -98,16 +91,12 @@ class SanityView(TrustView):
             f"randomisation, seed {report.seed}; integrated gradients with {report.ig_steps} steps; correlations over "
             f"{len(report.positions)} question and context tokens."
         )
-        lines_params = hv.streams.Params(self.result, ["correlation", "step"])
-        self.lines = hv.DynamicMap(self._lines, streams=[lines_params], cache_size=1)
+        self.lines = self.dynamic(self._lines, "trust.sanity.correlation", "trust.sanity.step")
         self.tap = hv.streams.Tap(source=self.lines, transient=True)
         self.tap.add_subscriber(self._on_tap)
-        original_params = hv.streams.Params(self.result, ["method"])
-        after_params = hv.streams.Params(self.result, ["method", "step"])
-        band_params = hv.streams.Params(self.state.selection, ["tokens"])
-        self.original_bars = hv.DynamicMap(self._original, streams=[original_params], cache_size=1)
-        self.after_bars = hv.DynamicMap(self._after, streams=[after_params], cache_size=1)
-        self.bands = hv.DynamicMap(self._bands, streams=[band_params], cache_size=1)
+        self.original_bars = self.dynamic(self._original, "trust.sanity.method")
+        self.after_bars = self.dynamic(self._after, "trust.sanity.method", "trust.sanity.step")
+        self.bands = self.dynamic(self._bands, "selection.tokens")
         self.original_selection = hv.streams.Selection1D(source=self.original_bars)
         self.after_selection = hv.streams.Selection1D(source=self.after_bars)
         for selection in (self.original_selection, self.after_selection):
@@ -126,8 +115,6 @@ class SanityView(TrustView):
         )
         self.original_map = (self.original_bars * self.bands).opts(bar_options)
         self.after_map = (self.after_bars * self.bands).opts(bar_options)
-        self._streams = [lines_params, self.tap, original_params, after_params, band_params]
-        self._streams += [self.original_selection, self.after_selection]
         self.lines_pane.object = self.lines
         self.original_pane.object = self.original_map
         self.after_pane.object = self.after_map
@@ -214,7 +201,7 @@ class SanityView(TrustView):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
-            pn.pane.Markdown(f"#### {self.title}\n<small>{self.description}</small>", margin=(0, 10)),
+            self.header(),
             self.controls(),
             pn.Row(
                 pn.widgets.RadioButtonGroup.from_param(self.result.param.correlation),

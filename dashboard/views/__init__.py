@@ -1,34 +1,21 @@
-"""One view per plot; each takes the shared ``ExplorerState`` (and the page's ``StateFanOut``) and talks only to it.
+"""The view kit: what every view of every page (explorer, trust, what-if, dataset) is built from.
 
-Shared machinery: ``base`` (``PlotView``, ``TokenBarsView``), ``plotting`` (the token axis, bars,
-bands), ``fan_out`` (one watcher for all views) and ``bokeh_batching`` (why a head switch is cheap).
+- ``state_view``: ``StateView``, the one way a view follows the state (through the page's fan-out);
+- ``fan_out``: ``StateFanOut``, one watcher per state part for all the views of a page, and the
+  on-load resend (``refresh``);
+- ``bokeh_batching``: why one change that updates several plots walks Bokeh's model graph once;
+- ``plot_view``: ``PlotView`` (one plot, rebuilt or decorated in place) and ``TokenBarsView``;
+- ``head_grid``: ``HeadGrid``, the layer x head grid, its tap and the current head's outline;
+- ``job_button``: ``JobButton``, a button bound to one of the state's jobs, with progress and status;
+- ``plotting``: what the plots share (the token axis, bars, bands, strips).
+
+The pages' views live beside it: ``dashboard.explorer``, ``dashboard.trust``, ``dashboard.dataset``.
 """
 
-from dashboard.views.answer import AnswerView
-from dashboard.views.attention_heatmap import AttentionHeatmap
-from dashboard.views.head_importance import HeadImportanceGrid
-from dashboard.views.head_view import HeadView
-from dashboard.views.model_view import ModelView
-from dashboard.views.probabilities import ProbabilityBars
-from dashboard.views.question_attention import QuestionAttentionBars
-from dashboard.views.saliency_bars import SaliencyBars
-from dashboard.views.saliency_heatmap import SaliencyHeatmap
-from dashboard.views.saliency_text import SaliencyText, TokenText
-from dashboard.views.top_k import TopKTable
-from dashboard.views.whatif import WhatIfPanel
+from dashboard.views.fan_out import StateFanOut
+from dashboard.views.head_grid import HeadGrid
+from dashboard.views.job_button import JobButton
+from dashboard.views.plot_view import PlotView, TokenBarsView
+from dashboard.views.state_view import StateView
 
-__all__ = [
-    "AnswerView",
-    "AttentionHeatmap",
-    "HeadImportanceGrid",
-    "HeadView",
-    "ModelView",
-    "ProbabilityBars",
-    "QuestionAttentionBars",
-    "SaliencyBars",
-    "SaliencyHeatmap",
-    "SaliencyText",
-    "TokenText",
-    "TopKTable",
-    "WhatIfPanel",
-]
+__all__ = ["HeadGrid", "JobButton", "PlotView", "StateFanOut", "StateView", "TokenBarsView"]

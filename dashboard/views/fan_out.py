@@ -4,11 +4,12 @@ Why one object: a head switch changes one parameter that several plots follow. W
 and running every interested view's update in one batch (``batched_model_updates``) keeps the
 switch cheap, and dispatching through ``pn.state.execute`` under ``pn.io.unlocked`` makes updates
 that arrive from a HoloViews stream (a tap, a box select: a task without the Bokeh document lock)
-reach the page. The app owns one fan-out and hands it to every view; a view made on its own gets
-one of its own.
+reach the page. The app owns one fan-out and hands it to every view (``StateView``); a view made on
+its own gets one of its own.
 
-Parameters are named by their path in the state: ``"view.layer"``, ``"selection.tokens"``,
-``"result.result_id"``, ``"jobs.saliency.running"``.
+Parameters are named by their path in the state, however deep: ``"view.layer"``,
+``"selection.tokens"``, ``"result.result_id"``, ``"jobs.saliency.running"``,
+``"trust.faithfulness.report"``, ``"dataset.run"``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ Callback = Callable[[set[str]], None]
 
 
 def resolve(state: ExplorerState, path: str) -> tuple[param.Parameterized, str]:
-    """``"view.layer"`` -> ``(state.view, "layer")``."""
+    """``"view.layer"`` -> ``(state.view, "layer")``; ``"trust.sanity.step"`` -> ``(state.trust.sanity, "step")``."""
     *parts, name = path.split(".")
     owner: Any = state
     for part in parts:
@@ -98,8 +99,9 @@ class StateFanOut:
     def _dispatch(self, changed: set[str]) -> None:
         began = time.perf_counter()
         with pn.io.unlocked(), batched_model_updates(pn.state.curdoc):
-            for paths, callback in list(self._subscribers.values()):
-                if changed & paths:
+            for token, (paths, callback) in list(self._subscribers.items()):
+                # A view that redrew earlier in this dispatch dropped its old drawing's subscriptions: skip them.
+                if changed & paths and token in self._subscribers:
                     try:
                         callback(changed)
                     except Exception:  # one view that cannot update must not stop the others

@@ -6,9 +6,9 @@ import html
 from typing import Any
 
 import panel as pn
-import param
 
 from dashboard.state import ExplorerState
+from dashboard.views.state_view import StateView
 
 EXCERPT_CHARS = 280
 
@@ -80,19 +80,16 @@ def _null_answer_line(state: ExplorerState) -> str:
     )
 
 
-class AnswerView(pn.viewable.Viewer):
+class AnswerView(StateView):
     """The answer, its score, and the context around it."""
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The shared dashboard state this view reads.")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.html = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.state.result.param.watch(self._redraw, ["result_id"])
-        self.state.view.param.watch(self._redraw, ["null_threshold"])
+        self.on(("result.result_id", "view.null_threshold"), self._redraw)
         self._redraw()
 
-    def _redraw(self, *_events: Any) -> None:
+    def _redraw(self) -> None:
         content = answer_html(self.state)
         self.html.object = content or (
             '<div style="color:#777">Pick an example or type a question and a context, then press <b>Run</b>.</div>'

@@ -6,7 +6,7 @@ from typing import Any
 
 import holoviews as hv
 
-from dashboard.views.base import TokenBarsView
+from dashboard.views.plot_view import TokenBarsView
 from dashboard.views.plotting import position_axis_opts, token_bars
 
 

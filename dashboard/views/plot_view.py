@@ -1,9 +1,9 @@
-"""The base of every plot view, and of the token bar charts.
+"""The base of every plot view (``PlotView``), and of the token bar charts (``TokenBarsView``).
 
-A view takes the one ``ExplorerState`` and the page's ``StateFanOut`` and reads and writes only
-the state. Two kinds of update keep interactions cheap:
+A plot view is a ``StateView``: it takes the one ``ExplorerState`` and the page's ``StateFanOut``
+and reads and writes only the state. Two kinds of update keep interactions cheap:
 
-- data (a new attention map, other bars): HoloViews ``DynamicMap``s on ``self.watch(...)`` streams,
+- data (a new attention map, other bars): HoloViews ``DynamicMap``s on ``self.dynamic(...)`` streams,
   redrawn through the fan-out;
 - decorations (the selection, the answer, the current head): Bokeh annotations and glyph
   selections that ``decorate`` adds to each rendered figure once and ``update_decorations``
@@ -15,16 +15,13 @@ from __future__ import annotations
 import html
 import logging
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import holoviews as hv
 import numpy as np
 import panel as pn
-import param
 
-from dashboard.state import ExplorerState
-from dashboard.views.fan_out import StateFanOut, resolve
 from dashboard.views.plotting import (
     add_answer_box,
     label_token_axes,
@@ -32,21 +29,19 @@ from dashboard.views.plotting import (
     position_axis_opts,
     set_selected,
 )
+from dashboard.views.state_view import StateView
 
 logger = logging.getLogger(__name__)
 
 
-class PlotView(pn.viewable.Viewer):
-    """A view of one plot: rebuilt when a new answer arrives, updated in place otherwise.
+class PlotView(StateView):
+    """A view of one plot: rebuilt when what it shows is replaced (a new answer), updated in place otherwise.
 
     Subclasses implement ``build`` and, for decorations, ``decorate`` / ``update_decorations`` with
     ``decorations_on`` naming the state parameters (paths like ``"selection.tokens"``) they follow.
+    A plot of something other than the answer on show (a dataset run) says when it has something to
+    draw with ``has_content`` and what to say otherwise with ``empty_text``.
     """
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The shared dashboard state this view reads and writes.")
-    fan_out = param.ClassSelector(
-        class_=StateFanOut, default=None, allow_None=True, precedence=-1, doc="The page's fan-out (own one if none)."
-    )
 
     title: str = ""
     description: str = ""
@@ -59,13 +54,10 @@ class PlotView(pn.viewable.Viewer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        if self.fan_out is None:
-            self.fan_out = StateFanOut(self.state)
-        self._subscriptions: list[int] = []
         self._elements: dict[Any, Any] = {}
         self._decorated: dict[int, dict[str, Any]] = {}
         self.pane = pn.pane.HoloViews(None, linked_axes=False, sizing_mode="stretch_width" if self.stretch else "fixed")
-        self.message = pn.pane.Markdown(self.empty_message, styles={"color": "#777"})
+        self.message = pn.pane.Markdown(self.empty_text(), styles={"color": "#777"})
         # Plain HTML (no Markdown parsing on every head switch); views put only escaped text in it.
         self.caption = pn.pane.HTML("", margin=(0, 10), styles={"color": "#555", "font-size": "12px"})
         # Fixed-size views give their columns a width and no sizing mode: Bokeh's "fixed" also wants a
@@ -84,36 +76,11 @@ class PlotView(pn.viewable.Viewer):
         if self.decorations_on:
             self.fan_out.subscribe(self.decorations_on, self._redecorate)
         self.fan_out.subscribe(("view.plot_format",), self._set_backend)
+        self.add_controls()
         self._rebuild()
 
-    # ------------------------------------------------------------------ data (HoloViews)
-
-    def watch(self, *paths: str) -> list[hv.streams.Params]:
-        """Streams on state parameters (one per part), fired through the fan-out until this view rebuilds."""
-        by_owner: dict[int, tuple[param.Parameterized, list[str]]] = {}
-        for path in paths:
-            owner, name = resolve(self.state, path)
-            by_owner.setdefault(id(owner), (owner, []))[1].append(name)
-        streams = [hv.streams.Params(owner, names, watch=False) for owner, names in by_owner.values()]
-
-        def fire(_changed: set[str]) -> None:
-            # Once for all of them: a DynamicMap on two parts' streams must redraw once, not once per stream.
-            hv.streams.Stream.trigger(streams)
-
-        self._subscriptions.append(self.fan_out.subscribe(paths, fire))
-        return streams
-
-    def dynamic(self, callback: Callable[..., Any], *paths: str) -> hv.DynamicMap:
-        """A DynamicMap redrawn when the named state parameters change (keeps one frame only).
-
-        ``callback`` receives each parameter by its own name (``"view.layer"`` -> ``layer=``).
-        """
-        return hv.DynamicMap(callback, streams=self.watch(*paths), cache_size=1)
-
-    def follow(self, paths: Sequence[str], callback: Callable[[], None]) -> None:
-        """Call ``callback()`` now and whenever the named state parameters change, until a rebuild."""
-        self._subscriptions.append(self.fan_out.subscribe(paths, lambda _changed: callback()))
-        callback()
+    def add_controls(self) -> None:
+        """Add what the view shows besides its plot (a job button, a choice), before its first drawing."""
 
     # ------------------------------------------------------------------ decorations (Bokeh)
 
@@ -176,7 +143,7 @@ class PlotView(pn.viewable.Viewer):
             self._apply(handles, changed)
 
     def _apply(self, handles: dict[str, Any], changed: set[str]) -> None:
-        if self.state.result.explanation is None:
+        if not self.has_content():
             return
         try:
             self.update_decorations(handles, changed)
@@ -185,16 +152,22 @@ class PlotView(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ lifecycle
 
+    def has_content(self) -> bool:
+        """Whether there is something to draw: by default, an answer on show."""
+        return self.state.result.explanation is not None
+
+    def empty_text(self) -> str:
+        """What the view says while it has nothing to draw."""
+        return self.empty_message
+
     def _rebuild(self, *_events: Any) -> None:
-        for token in self._subscriptions:
-            self.fan_out.unsubscribe(token)
-        self._subscriptions = []
+        self.release_drawing()
         self._elements = {}
         self._decorated = {}
         self.caption.object = ""
-        if self.state.result.explanation is None:
+        if not self.has_content():
             self.pane.object = None
-            self.message.object = self.empty_message
+            self.message.object = self.empty_text()
             self.body.objects = [self.message]
             return
         try:

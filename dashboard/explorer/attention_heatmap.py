@@ -16,7 +16,7 @@ import numpy as np
 
 from dashboard.state import positions_between
 from dashboard.theme import ATTENTION_CMAP
-from dashboard.views.base import PlotView
+from dashboard.views.plot_view import PlotView
 from dashboard.views.plotting import DEFAULT_TOOLS, add_strips, label_token_axes, set_strips, token_spans
 
 SIZE = 380

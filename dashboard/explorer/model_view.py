@@ -4,23 +4,23 @@ Why one image: 72 heads x 384 x 384 tokens is 10.6 million weights (bertviz's mo
 for that case is 479 MB). Each head's map is block-averaged to at most 32 x 32
 (``core.attention.head_thumbnails``) and scaled to its own maximum, and all thumbnails are laid out
 as one float32 image with a thin gap between them. The hover shows per-head figures, not pixels.
-The current layer and head are outlined (the whole layer for "mean" and "rollout") and selected
-tokens are marked as row and column bands inside every thumbnail; both are Bokeh annotations moved
-in place, so a head switch or a selection sends a few numbers, never the image again.
+The grid, its click and the outline of the current layer and head (the whole layer for "mean" and
+"rollout") are ``HeadGrid``'s, as in head importance and the head atlas; selected tokens are marked as
+row and column bands inside every thumbnail. Both are Bokeh annotations moved in place, so a head
+switch or a selection sends a few numbers, never the image again.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import holoviews as hv
 import numpy as np
-from bokeh.models import BoxAnnotation
 
 from core import THUMBNAIL_SIZE, thumbnail_edges
 from dashboard.labels import label
 from dashboard.theme import ATTENTION_CMAP, SELECTION_COLOR
-from dashboard.views.base import PlotView
+from dashboard.views.head_grid import HeadGrid
+from dashboard.views.plot_view import PlotView
 from dashboard.views.plotting import add_strips, runs, set_strips
 
 GAP_PIXELS = 2
@@ -53,28 +53,13 @@ class ModelView(PlotView):
 
     def build(self) -> Any:
         explanation = self.state.result.require()
-        layers, heads = explanation.num_layers, explanation.num_heads
+        self.grid = HeadGrid(self.state, explanation.num_layers, explanation.num_heads)
         thumbnails = self.state.result.head_thumbnails(THUMBNAIL_SIZE)
-        n = thumbnails.shape[-1]
-        self.pixels_per_cell = n + GAP_PIXELS
-        grid = thumbnail_grid(thumbnails)
-        image = hv.Image(grid, bounds=(0, 0, heads, layers), kdims=["head", "layer"], vdims=["attention"])
-        cell = int(np.clip(520 / heads, 38, 90))
-        self.set_width(cell * heads + 110)
-        summary = {name: self.state.result.head_statistics()[name] for name in HOVER_STATISTICS}
-        cells = hv.Rectangles(
-            {
-                "x0": np.tile(np.arange(heads), layers).astype(float),
-                "y0": np.repeat(layers - 1 - np.arange(layers), heads).astype(float),
-                "x1": np.tile(np.arange(heads), layers) + 1.0,
-                "y1": np.repeat(layers - np.arange(layers), heads).astype(float),
-                "layer": np.repeat(np.arange(layers), heads),
-                "head": np.tile(np.arange(heads), layers),
-                **{name: values.ravel() for name, values in summary.items()},
-            },
-            kdims=["x0", "y0", "x1", "y1"],
-            vdims=["layer", "head", *summary],
-        ).opts(
+        self.pixels_per_cell = thumbnails.shape[-1] + GAP_PIXELS
+        cell = self.grid.cell_pixels(520, 38, 90)
+        self.set_width(cell * self.grid.heads + 110)
+        statistics = self.state.result.head_statistics()
+        cells = self.grid.cells({name: statistics[name] for name in HOVER_STATISTICS}).opts(
             fill_alpha=0,
             line_alpha=0,
             hover_fill_alpha=0.15,
@@ -86,17 +71,11 @@ class ModelView(PlotView):
                 *((label(name), f"@{name}{{{HOVER_STATISTICS[name]}}}") for name in HOVER_STATISTICS),
             ],
         )
-        self.tap = hv.streams.Tap(source=cells, transient=True)
-        self.tap.add_subscriber(self._on_tap)
-        self.layers, self.heads = layers, heads
-        self.image = image.opts(
+        self.tap = self.grid.listen(cells)
+        self.image = self.grid.image(thumbnail_grid(thumbnails), vdims=["attention"]).opts(
             cmap=ATTENTION_CMAP,
-            frame_width=cell * heads,
-            frame_height=cell * layers,
-            xticks=[(h + 0.5, str(h)) for h in range(heads)],
-            yticks=[(layers - row - 0.5, str(row)) for row in range(layers)],
-            xlabel="head",
-            ylabel="layer",
+            **self.grid.frame_options(cell),
+            **self.grid.axis_options(),
             clipping_colors={"NaN": (0, 0, 0, 0)},
             show_grid=False,
             tools=[],
@@ -109,46 +88,30 @@ class ModelView(PlotView):
 
     def decorate(self, plot: Any) -> dict[str, Any]:
         figure = plot.state
-        current = BoxAnnotation(fill_alpha=0, line_color=SELECTION_COLOR, line_width=3, level="overlay")
-        figure.add_layout(current)
         return {
-            "current": current,
-            "rows": add_strips(figure, "h", (0, self.heads), alpha=0.35),
-            "columns": add_strips(figure, "v", (0, self.layers), alpha=0.35),
+            "current": self.grid.add_outline(figure),
+            "rows": add_strips(figure, "h", (0, self.grid.heads), alpha=0.35),
+            "columns": add_strips(figure, "v", (0, self.grid.layers), alpha=0.35),
         }
 
     def update_decorations(self, handles: dict[str, Any], changed: set[str]) -> None:
         if changed & {"view.layer", "view.head"}:
-            handles["current"].update(**self.current_box())
+            self.grid.move_outline(handles["current"])
         if "selection.tokens" in changed:
             rows, columns = self.selection_bands()
             set_strips(handles["rows"], rows)
             set_strips(handles["columns"], columns)
 
-    def current_box(self) -> dict[str, float]:
-        """The outline of the current head (the whole layer row for "mean" and "rollout")."""
-        top = float(self.layers - self.state.view.layer)
-        head = self.state.view.head
-        left, right = (0.0, float(self.heads)) if head in ("mean", "rollout") else (float(head), float(head) + 1)
-        return {"left": left, "right": right, "bottom": top - 1, "top": top}
-
     def selection_bands(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """Where the selected tokens' rows and columns fall inside every thumbnail (y and x extents)."""
         count = self.state.result.num_tokens
         edges = thumbnail_edges(count, THUMBNAIL_SIZE)
+        layers, heads = self.grid.layers, self.grid.heads
         rows, columns = [], []
         for first, last in runs(self.state.selection.positions()):
             # The thumbnail pixels whose blocks hold these tokens.
             start = (np.searchsorted(edges, first, side="right") - 1) / self.pixels_per_cell
             end = np.searchsorted(edges, last, side="right") / self.pixels_per_cell
-            columns += [(h + start, h + end) for h in range(self.heads)]
-            rows += [(self.layers - row - end, self.layers - row - start) for row in range(self.layers)]
+            columns += [(h + start, h + end) for h in range(heads)]
+            rows += [(layers - row - end, layers - row - start) for row in range(layers)]
         return rows, columns
-
-    def _on_tap(self, x: float | None, y: float | None) -> None:
-        if x is None or y is None:
-            return
-        layers, heads = self.layers, self.heads
-        head, layer = int(np.floor(x)), layers - 1 - int(np.floor(y))
-        if 0 <= head < heads and 0 <= layer < layers:
-            self.state.view.param.update(layer=layer, head=head)

@@ -15,7 +15,7 @@ from bokeh.models import BoxAnnotation
 
 from dashboard.labels import label
 from dashboard.theme import SALIENCY_CMAP, SELECTION_COLOR
-from dashboard.views.base import PlotView
+from dashboard.views.plot_view import PlotView
 from dashboard.views.plotting import DEFAULT_TOOLS, label_token_axes, set_selected
 
 

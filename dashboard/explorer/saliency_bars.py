@@ -11,13 +11,13 @@ from typing import Any
 
 import holoviews as hv
 import numpy as np
-import panel as pn
 
 from core.trust import SIGNED_METHODS
 from dashboard.labels import label, method_and_target
 from dashboard.state.result import saliency_peak, scaled_saliency
 from dashboard.theme import SIGN_PALETTE
-from dashboard.views.base import TokenBarsView
+from dashboard.views.job_button import JobButton
+from dashboard.views.plot_view import TokenBarsView
 from dashboard.views.plotting import position_axis_opts, token_bars
 
 
@@ -32,11 +32,19 @@ class SaliencyBars(TokenBarsView):
     rebuild_on = ("result.result_id", "view.method")
     data_on = ("view.target", "result.saliency_revision", "view.scale_without_special")
 
-    def __init__(self, **params: Any) -> None:
-        self.compute_button = pn.widgets.Button(label="Compute", variant="outline", visible=False, width=320)
-        super().__init__(**params)
-        self.compute_button.on_click(lambda _event: self.state.compute_shown_saliency())
-        self.layout.insert(2, self.compute_button)
+    def add_controls(self) -> None:
+        self.job_button = JobButton(
+            **self.wiring,
+            job_name="saliency",
+            action=self.state.compute_shown_saliency,
+            needs_answer=True,
+            color="default",
+            variant="outline",
+            button_width=320,
+        )
+        self.compute_button = self.job_button.button
+        self.job_button.layout.visible = False
+        self.layout.insert(2, self.job_button)
 
     def build(self) -> Any:
         self.follow(
@@ -46,7 +54,6 @@ class SaliencyBars(TokenBarsView):
                 "view.scale_without_special",
                 "result.saliency_revision",
                 "jobs.saliency.running",
-                "jobs.saliency.progress",
             ),
             self._caption,
         )
@@ -67,19 +74,22 @@ class SaliencyBars(TokenBarsView):
         )
 
     def _caption(self) -> None:
+        """The caption, and the job button while the map on show is missing (the progress, or the button)."""
         state = self.state
         what = method_and_target(state.view.method, state.view.target)
         if state.result.explanation is None:
+            self.job_button.layout.visible = False
             self.set_caption()
             return
         values = state.saliency_values()
         job = state.jobs.saliency
+        self.job_button.layout.visible = values is None
         self.compute_button.visible = values is None and not job.running
         if values is None and job.running:
-            self.set_caption(what, f"computing… {job.progress:.0%} (the bars fill in when it is done)")
+            self.set_caption(what, "computing… (the bars fill in when it is done)")
             return
         if values is None:
-            self.compute_button.label = f"Compute {label(state.view.method)} for the {label(state.view.target)}"
+            self.job_button.label = f"Compute {label(state.view.method)} for the {label(state.view.target)}"
             self.set_caption(what, "not computed yet: it runs only when you ask (the button below)")
             return
         roles, without = state.result.require().roles, state.view.scale_without_special

@@ -13,7 +13,7 @@ import holoviews as hv
 import numpy as np
 
 from dashboard.theme import ROLE_PALETTE, SELECTION_COLOR
-from dashboard.views.base import PlotView
+from dashboard.views.plot_view import PlotView
 from dashboard.views.plotting import DEFAULT_TOOLS, label_token_axes, role_codes, set_selected
 
 LINE_COLOR = "#3b6fb6"

@@ -25,6 +25,7 @@ from dashboard.labels import label
 from dashboard.state import ExplorerState
 from dashboard.state.result import saliency_peak
 from dashboard.theme import NEGATIVE_RGB, POSITIVE_RGB
+from dashboard.views.state_view import StateView
 
 _CSS = """
 :host { display: block; width: 100%; }
@@ -142,21 +143,26 @@ def token_html(state: ExplorerState) -> str:
     return f'<div class="qa-text">{"".join(parts)}</div>'
 
 
-class SaliencyText(pn.viewable.Viewer):
+class SaliencyText(StateView):
     """The coloured text, with click-to-select."""
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The shared dashboard state this view reads and writes.")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._anchor: int | None = None
         self.text = TokenText(on_click=self.click, sizing_mode="stretch_width")
         self.caption = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#666"})
-        state = self.state
-        state.result.param.watch(self._redraw, ["result_id", "saliency_revision"])
-        state.view.param.watch(self._redraw, ["method", "target", "scale_without_special"])
-        state.selection.param.watch(self._redraw, ["tokens"])
-        state.jobs.saliency.param.watch(self._redraw, ["running"])
+        self.on(
+            (
+                "result.result_id",
+                "result.saliency_revision",
+                "view.method",
+                "view.target",
+                "view.scale_without_special",
+                "selection.tokens",
+                "jobs.saliency.running",
+            ),
+            self._redraw,
+        )
         self._redraw()
 
     def click(self, position: int, shift: bool = False) -> None:
@@ -168,7 +174,7 @@ class SaliencyText(pn.viewable.Viewer):
             self.state.selection.toggle(position)
         self._anchor = position
 
-    def _redraw(self, *_events: Any) -> None:
+    def _redraw(self) -> None:
         state = self.state
         if state.result.explanation is None:
             self.text.content = ""

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import panel as pn
-import param
 
 from core.whatif import WhatIf
 from dashboard.escaping import html_text, markdown_text
-from dashboard.state import ExplorerState
 from dashboard.theme import ANSWER_COLOR
+from dashboard.views.job_button import JobButton
+from dashboard.views.state_view import StateView
 
 _STATUS = {
     "kept": "still there",
@@ -81,10 +81,8 @@ def whatif_html(answer: WhatIf) -> str:
     )
 
 
-class WhatIfPanel(pn.viewable.Viewer):
+class WhatIfPanel(StateView):
     """Edit the selected words or the whole context; the model answers again at once."""
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The session's state (its whatif part is shown).")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -101,34 +99,41 @@ class WhatIfPanel(pn.viewable.Viewer):
             height=140,
             sizing_mode="stretch_width",
         )
-        self.reanswer = pn.widgets.Button(label="Answer this text", color="primary", width=180)
+        self.job_button = JobButton(
+            **self.wiring,
+            job_name="whatif",
+            label="Answer this text",
+            action=whatif.reanswer_draft,
+            running_text="Answering the edited text…",
+            needs_answer=True,
+            button_width=180,
+        )
+        self.reanswer = self.job_button.button
         self.delete.on_click(lambda _event: whatif.edit_selection("delete"))
         self.mask.on_click(lambda _event: whatif.edit_selection("mask"))
         self.replace.on_click(lambda _event: whatif.edit_selection("replace"))
         self.undo.on_click(lambda _event: whatif.undo())
         self.reset.on_click(lambda _event: whatif.reset())
-        self.reanswer.on_click(lambda _event: whatif.reanswer_draft())
-        self.problem = pn.pane.Alert(
-            pn.bind(markdown_text, whatif.param.problem),
-            alert_type="warning",
-            visible=pn.bind(bool, whatif.param.problem),
-            sizing_mode="stretch_width",
-        )
+        self.problem = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.result = pn.pane.HTML("", sizing_mode="stretch_width")
-        whatif.param.watch(self._redraw, ["answer", "history"])
-        self.state.jobs.whatif.param.watch(self._redraw, ["running", "error"])
+        self.on(("whatif.answer", "whatif.history", "jobs.whatif.running", "jobs.whatif.error"), self._redraw)
+        self.on(("whatif.problem",), self._show_problem)
         self._redraw()
+        self._show_problem()
 
-    def _redraw(self, *_events: Any) -> None:
+    def _show_problem(self) -> None:
+        problem = self.state.whatif.problem
+        self.problem.param.update(object=markdown_text(problem), visible=bool(problem))
+
+    def _redraw(self) -> None:
+        """The edit buttons wait for the job (the job button says how it goes); the result shows the new answer."""
         whatif, job = self.state.whatif, self.state.jobs.whatif
-        for button in (self.delete, self.mask, self.replace, self.reanswer):
+        for button in (self.delete, self.mask, self.replace):
             button.disabled = whatif.history is None or job.running
         self.undo.disabled = whatif.history is None or not whatif.history.can_undo or job.running
         self.reset.disabled = self.undo.disabled
-        if job.error:
-            self.result.object = f"<div style='color:#b00020'>{html_text(job.error)}</div>"
-        elif job.running:
-            self.result.object = "<div style='color:#777'>Answering the edited text…</div>"
+        if job.running or job.error:
+            self.result.object = ""
         elif whatif.answer is not None:
             self.result.object = whatif_html(whatif.answer)
         elif whatif.history is None:
@@ -151,7 +156,7 @@ class WhatIfPanel(pn.viewable.Viewer):
             self.problem,
             self.result,
             self.draft,
-            self.reanswer,
+            self.job_button,
             sizing_mode="stretch_width",
         )
 

@@ -9,6 +9,7 @@ import panel as pn
 import param
 
 from dashboard.state import ExplorerState
+from dashboard.views.state_view import StateView
 
 COLUMNS = ["#", "answer", "score", "tokens"]
 
@@ -31,10 +32,8 @@ def top_k_frame(state: ExplorerState) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-class TopKTable(pn.viewable.Viewer):
+class TopKTable(StateView):
     """Candidate answers, best first. A row's tokens become the selection (when in the window shown)."""
-
-    state = param.ClassSelector(class_=ExplorerState, doc="The shared dashboard state this view reads and writes.")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -51,9 +50,9 @@ class TopKTable(pn.viewable.Viewer):
             configuration={"columnDefaults": {"headerSort": False}},
         )
         self.table.param.watch(self._on_rows, ["selection"])
-        self.state.result.param.watch(self._redraw, ["result_id"])
+        self.on(("result.result_id",), self._redraw)
 
-    def _redraw(self, *_events: Any) -> None:
+    def _redraw(self) -> None:
         self.table.selection = []
         self.table.value = top_k_frame(self.state)
 
