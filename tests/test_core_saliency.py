@@ -284,6 +284,28 @@ def test_gregory_weights_integrate_cubics_exactly() -> None:
         assert float(weights @ nodes**6) != pytest.approx(1.0 / 7, abs=1e-9)  # not exact beyond: a real rule
 
 
+SMOOTH_INTEGRALS = {
+    "exp": (np.exp, np.e - 1.0),
+    "1/(1+x)": (lambda x: 1.0 / (1.0 + x), np.log(2.0)),
+    "sin(3x)": (lambda x: np.sin(3.0 * x), (1.0 - np.cos(3.0)) / 3.0),
+}
+
+
+def test_the_rule_has_the_order_the_stopping_rule_assumes() -> None:
+    """Halving the intervals must divide the error by 2^IG_RULE_ORDER (the Richardson estimate's premise)."""
+    for name, (function, exact) in SMOOTH_INTEGRALS.items():
+        errors = []
+        for intervals in (20, 40, 80, 160):
+            nodes = np.linspace(0.0, 1.0, intervals + 1)
+            errors.append(abs(float(core_saliency.gregory_weights(intervals) @ function(nodes)) - exact))
+        observed = [np.log2(coarse / fine) for coarse, fine in zip(errors, errors[1:], strict=False)]
+        assert observed == pytest.approx([core_saliency.IG_RULE_ORDER] * 3, abs=0.25), (name, observed)
+        assert observed[-1] == pytest.approx(core_saliency.IG_RULE_ORDER, abs=0.06), (name, observed)
+    nodes = np.linspace(0.0, 1.0, 11)
+    degree = 2 * core_saliency.GREGORY_POINTS - 1
+    assert float(core_saliency.gregory_weights(10) @ nodes**degree) == pytest.approx(1.0 / (degree + 1), abs=1e-12)
+
+
 def test_integrated_gradients_refine_on_nested_nodes_and_say_when_they_stop(tiny_bert_dir: str) -> None:
     loaded = core.load_model(tiny_bert_dir)
     window = encode(loaded.tokenizer, QUESTION, CONTEXT, max_length=128).windows[0]
