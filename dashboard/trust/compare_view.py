@@ -88,11 +88,10 @@ class CompareView(TrustView):
         )
         self.bars_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.summary = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#444"})
-        self.chooser = pn.widgets.MultiChoice(
-            label="Models to compare", options=self._options(), value=list(self.result.models), width=500
+        self.chooser = pn.widgets.MultiChoice.from_param(
+            self.result.param.models, label="Models to compare", options=self._options(), width=500
         )
-        self.chooser.param.watch(lambda event: setattr(self.result, "models", list(event.new)), ["value"])
-        self.on(("trust.comparison.models", "inputs.models"), self._on_models)
+        self.on(("trust.comparison.models", "inputs.models"), self._offer_models)
         self.on(("trust.comparison.explainer",), self._on_explainer)
         self.redraw()
 
@@ -106,12 +105,11 @@ class CompareView(TrustView):
     def _options(self) -> list[str]:
         return list(dict.fromkeys([*self.state.inputs.models, *self.result.models]))
 
-    def _on_models(self) -> None:
+    def _offer_models(self) -> None:
+        """The chooser offers the session's models and the ones chosen (its value is the state's, from_param)."""
         options = self._options()
         if list(self.chooser.options) != options:
             self.chooser.options = options
-        if list(self.chooser.value) != list(self.result.models):
-            self.chooser.value = list(self.result.models)
 
     # ---------------------------------------------------------------- drawing
 
