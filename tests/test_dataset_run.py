@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow as pa
@@ -241,6 +242,23 @@ def test_the_embedded_cluster_runs_without_malloc_trimming_or_profiler(client: C
     assert set(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}
     assert set(client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values()) == {False}
     assert all(info["nthreads"] == 1 for info in client.scheduler_info()["workers"].values())
+
+
+def test_every_service_of_the_embedded_cluster_listens_on_this_machine_only(client: Client) -> None:
+    import psutil
+
+    processes = [psutil.Process(), *(psutil.Process(pid) for pid in client.run(os.getpid).values())]
+    listening = {
+        (process.pid, connection.laddr.ip, connection.laddr.port)
+        for process in processes
+        for connection in process.net_connections(kind="inet")
+        if connection.status == psutil.CONN_LISTEN
+    }
+    dashboard = urlparse(client.dashboard_link)
+    assert (os.getpid(), "127.0.0.1", dashboard.port) in listening, "the Dask dashboard is not where it says"
+    assert len({pid for pid, _ip, _port in listening}) == len(processes), "a worker listens nowhere: checked nothing"
+    assert {ip for _pid, ip, _port in listening} <= {"127.0.0.1", "::1"}, sorted(listening)
+    assert dashboard.hostname == "127.0.0.1"
 
 
 def test_the_embedded_cluster_drops_the_malloc_variable_an_earlier_dask_cluster_left(

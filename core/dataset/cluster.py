@@ -14,7 +14,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -28,6 +28,8 @@ DASK_SETTINGS: dict[str, Any] = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
 }
+EMBEDDED_WORKER_PRELOAD = "core.dataset.embedded_worker"
+"""Preloaded in each embedded worker process: it leaves Ctrl-C to the run that started it (see that module)."""
 """The two Dask settings the embedded cluster changes (``None`` removes the nanny's variable)."""
 
 
@@ -38,6 +40,10 @@ worker, so one plain ``LocalCluster`` earlier in a process would hand it to ever
 
 
 PLUGIN_PREFIX = "qa-lens-model"
+
+LOCALHOST = "127.0.0.1"
+"""Where every service of the embedded cluster listens (scheduler, workers, nannies, the Dask dashboard): this
+machine only. Its dashboard shows the run's tasks and workers; nobody else on the network needs them."""
 
 
 def model_plugin_class() -> type:
@@ -89,8 +95,13 @@ def model_on_workers(client: Client, model: str) -> Iterator[None]:
         if errors:
             raise ModelLoadError(errors[0])
         yield
-    finally:
-        client.unregister_worker_plugin(name)
+    except BaseException:
+        # The cluster may be going down with the run (Ctrl-C, a lost scheduler): what stopped the run is the news,
+        # not that the plugin could no longer be unregistered.
+        with suppress(Exception):
+            client.unregister_worker_plugin(name)
+        raise
+    client.unregister_worker_plugin(name)
 
 
 def run_on_dask(
@@ -107,8 +118,11 @@ def run_on_dask(
     try:
         for future in as_completed(futures):
             on_done(future.result())
-    finally:
-        client.cancel(futures)
+    except BaseException:
+        with suppress(Exception):
+            client.cancel(futures)
+        raise
+    client.cancel(futures)
 
 
 @contextmanager
@@ -145,10 +159,15 @@ def embedded_cluster(workers: int | None = None, **cluster_options: Any) -> Iter
     from distributed import Client, LocalCluster
 
     count = workers or machine_cpus()
-    options = {"dashboard_address": ":0", "silence_logs": logging.ERROR, **cluster_options}
+    options = {
+        "host": LOCALHOST,
+        "dashboard_address": f"{LOCALHOST}:0",
+        "silence_logs": logging.ERROR,
+        **cluster_options,
+    }
     with (
         _environment_without(MALLOC_TRIM_VARIABLE),
-        dask.config.set(DASK_SETTINGS),
+        dask.config.set({**DASK_SETTINGS, "distributed.worker.preload": [EMBEDDED_WORKER_PRELOAD]}),
         LocalCluster(n_workers=count, threads_per_worker=1, processes=True, **options) as cluster,
         Client(cluster) as client,
     ):

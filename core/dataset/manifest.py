@@ -31,7 +31,7 @@ from typing import Any
 
 from core.dataset.reading import DatasetItem
 from core.dataset.row_settings import RowSettings
-from core.dataset.run_checks import RunDamagedError, check_manifest, read_json_file
+from core.dataset.run_checks import check_manifest, read_json_file
 from core.dataset.schema import (
     EXPLANATIONS_DIR,
     HEADS,
@@ -68,26 +68,18 @@ class NotARunError(ValueError):
     """A folder holds files that are not a QA Lens run's; nothing in it is changed."""
 
 
-MANIFEST_ADVICE = "the run's manifest is damaged; restore it from a copy, or start the run in a new --out"
+MANIFEST_ADVICE = "the run's manifest is damaged: restore it from a copy, or start the run again in a new folder"
 
 
 def read_manifest(out: str | Path) -> dict[str, Any] | None:
     """The run's manifest, ``None`` when there is none; ``NotARunError`` when it is another tool's file and
-    ``RunDamagedError`` (naming the field) when it is a damaged QA Lens manifest."""
+    ``RunDamagedError`` (naming the file and the field) when it is not valid JSON or a damaged QA Lens manifest."""
     path = Path(out) / MANIFEST
     if not path.is_file():
         return None
-    try:
-        manifest = read_json_file(path, MANIFEST_ADVICE)
-    except RunDamagedError as error:
-        raise NotARunError(
-            f"{error} It is not a readable QA Lens run manifest: choose another --out; this folder was left as it is."
-        ) from error
+    manifest = read_json_file(path, MANIFEST_ADVICE)
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise NotARunError(
-            f"{path} is not a QA Lens run manifest (another tool's file?): choose another --out; this folder was "
-            "left as it is."
-        )
+        raise NotARunError(f"{path} is not a QA Lens run manifest (another tool's file?).")
     return check_manifest(path, manifest, MANIFEST_ADVICE)
 
 
@@ -162,7 +154,13 @@ def existing_run(root: Path, manifest: dict[str, Any], overwrite: bool) -> dict[
             f"{root} exists and is not a QA Lens run (no {MANIFEST}); choose a new or empty --out. Nothing in it "
             "was changed."
         )
-    existing = read_manifest(root)
+    try:
+        existing = read_manifest(root)
+    except ValueError as error:  # another tool's manifest, or a damaged one: which files are a run's is unknown
+        raise NotARunError(
+            f"{error} Choose another --out: a folder whose manifest.json is not a readable QA Lens run's is never "
+            "overwritten, and nothing in it was changed."
+        ) from error
     assert existing is not None
     if overwrite:
         return None

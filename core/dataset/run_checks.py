@@ -119,7 +119,9 @@ def read_parquet_schema(path: Path, advice: str) -> pa.Schema:
         raise RunDamagedError(f"{path} is missing: {advice}.") from error
     except (pa.ArrowInvalid, OSError, ValueError) as error:
         reason = " ".join(str(error).split())[:200]
-        raise RunDamagedError(f"{path} is not a readable Parquet file ({reason}); {advice}.") from error
+        raise RunDamagedError(
+            f"{path} cannot be read as this run's Parquet ({reason}): the file is damaged or truncated; {advice}."
+        ) from error
 
 
 __all__ = [

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from core.dataset.summary import RunSummary
 
 PART_ADVICE = "delete it and rerun the same command to recompute that partition"
+REQUIRED_COLUMNS: tuple[str, ...] = ("id", "question", "context", "prediction", "score", "em", "f1", "correct", "error")
+"""Columns every partition of every run version has (later versions only added columns)."""
 AGGREGATE_ADVICE = "rerun the same command: it rebuilds the run's summary and head means from the partitions"
 
 
@@ -98,11 +100,12 @@ def part_files(out: str | Path, manifest: dict[str, Any], partial: bool = False)
     paths = [part_path(out, index) for index in range(len(manifest["partitions"]))]
     if partial:
         return [path for path in paths if path.is_file()]
-    missing = [path.name for path in paths if not path.is_file()]
+    missing = [path for path in paths if not path.is_file()]
     if missing:
         raise RunDamagedError(
-            f"The run at {out} is unfinished: {len(missing)} partition file(s) missing ({', '.join(missing[:3])}"
-            f"{', ...' if len(missing) > 3 else ''}); rerun the same command to finish it."
+            f"The run at {out} is unfinished: {len(missing)} partition file(s) missing "
+            f"({', '.join(str(path) for path in missing[:3])}{', ...' if len(missing) > 3 else ''}); rerun the same "
+            "command to finish it."
         )
     return paths
 
@@ -131,6 +134,18 @@ def read_rows(
     return schema.empty_table().select(list(columns)) if columns is not None else schema.empty_table()
 
 
+def part_columns(path: Path) -> set[str]:
+    """The columns of one partition file, checked to be a run's (``RunDamagedError`` naming it otherwise)."""
+    present = set(read_parquet_schema(path, PART_ADVICE).names)
+    missing = [name for name in REQUIRED_COLUMNS if name not in present]
+    if missing:
+        raise RunDamagedError(
+            f"{path} lacks the column(s) {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}: it is not "
+            f"a partition of this run; {PART_ADVICE}."
+        )
+    return present
+
+
 def run_schema(manifest: dict[str, Any]) -> pa.Schema:
     """The schema of the run's rows, from its settings."""
     settings = manifest["settings"]
@@ -151,7 +166,7 @@ def _read_scalar_rows(paths: Sequence[Path], schema: pa.Schema) -> pd.DataFrame:
     wanted = scalar_columns(schema)
     tables = []
     for path in paths:
-        present = set(read_parquet_schema(path, PART_ADVICE).names)
+        present = part_columns(path)
         table = read_parquet(path, PART_ADVICE, columns=[name for name in wanted if name in present])
         for name in wanted:
             if name not in table.column_names:
@@ -189,6 +204,8 @@ __all__ = [
     "PART_ADVICE",
     "Run",
     "load_run",
+    "REQUIRED_COLUMNS",
+    "part_columns",
     "part_files",
     "read_rows",
     "run_schema",

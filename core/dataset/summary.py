@@ -22,7 +22,7 @@ from core.dataset.manifest import TEMPORARY_SUFFIX, write_json
 from core.dataset.reading import SQUAD_V2
 from core.dataset.run_checks import read_parquet, read_parquet_schema
 from core.dataset.schema import HEAD_GROUPS, HEADS, HEADS_SCHEMA, MODEL_SHAPE_KEY, SUMMARY, part_path
-from core.dataset.store import PART_ADVICE, part_files
+from core.dataset.store import PART_ADVICE, part_columns, part_files
 
 EVALUATION_COLUMNS: tuple[str, ...] = (
     "em",
@@ -94,7 +94,7 @@ def _column(table: pa.Table, name: str) -> np.ndarray:
 
 def read_evaluation_columns(path: Path) -> pa.Table:
     """The columns the summary needs from one partition file (those it has)."""
-    present = set(read_parquet_schema(path, PART_ADVICE).names)
+    present = part_columns(path)
     return read_parquet(path, PART_ADVICE, columns=[name for name in EVALUATION_COLUMNS if name in present])
 
 
