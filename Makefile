@@ -7,13 +7,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 5006
+# The dashboard listens on this machine only unless asked: ADDRESS=0.0.0.0 (and ORIGINS=host:port ...) to share it.
+ADDRESS ?= 127.0.0.1
+ORIGINS ?= localhost:$(PORT) 127.0.0.1:$(PORT)
 MODEL ?=
 MODEL_ARGS := $(if $(MODEL),--args $(foreach m,$(MODEL),--model $(m)),)
 
 RUN ?= runs/examples
 SQUAD_RUN ?= runs/squad-dev
 DATASET_MODEL := $(or $(firstword $(MODEL)),distilbert/distilbert-base-cased-distilled-squad)
-SERVE := $(BIN)/panel serve dashboard/app.py --port $(PORT) --allow-websocket-origin=localhost:$(PORT)
+SERVE := $(BIN)/panel serve dashboard/app.py --port $(PORT) --address $(ADDRESS) \
+	$(foreach origin,$(ORIGINS),--allow-websocket-origin=$(origin))
 
 .PHONY: setup serve dataset-examples dataset-squad test load-test lint bench clean
 

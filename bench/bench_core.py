@@ -56,14 +56,7 @@ from captum.attr import IntegratedGradients, LayerIntegratedGradients  # noqa: E
 from transformers import AutoModelForQuestionAnswering, DistilBertConfig, PreTrainedModel  # noqa: E402
 
 import core  # noqa: E402
-from core import (
-    Window,  # noqa: E402
-    answer_window,  # noqa: E402
-    attribution,  # noqa: E402
-    fast_attention,  # noqa: E402
-    find_example,  # noqa: E402
-    input_embeddings,  # noqa: E402
-)
+from core import Window, answer_window, attribution, fast_attention, find_example, input_embeddings  # noqa: E402
 from core.fixtures import (  # noqa: E402
     build_minilm_probe,  # noqa: E402
     minilm_qa_model,

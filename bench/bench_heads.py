@@ -37,12 +37,7 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 import core  # noqa: E402
-from core import (
-    answer_window,  # noqa: E402
-    fast_attention,  # noqa: E402
-    load_examples,  # noqa: E402
-    window_tensors,  # noqa: E402
-)
+from core import answer_window, fast_attention, load_examples, window_tensors  # noqa: E402
 from core.fixtures import build_minilm_probe  # noqa: E402
 from core.trust import HEAD_BATCH_SIZE, head_importance  # noqa: E402
 
