@@ -1,9 +1,9 @@
-"""What every plot shares: the token-position axis, token bars, selection bands and strips.
+"""What every plot shares: the token-position axis, token bars, selection bands and strips, saved-file names.
 
 Every token plot is keyed by token POSITION on a numeric axis (HoloViews' HeatMap keeps only the
 first value for duplicate keys, and ``the`` or ``[SEP]`` occur many times); the token's text is
 printed on the axis by a JavaScript tick formatter (labels thin out when zoomed out and all show
-when zoomed in) and in every hover. The explorer's views and the trust views both draw with these.
+when zoomed in) and in every hover. The pages' views and the offline export (``dashboard.export``) draw with these.
 """
 
 from __future__ import annotations
