@@ -105,6 +105,34 @@ def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device 
         return loaded
 
 
+def load_tokenizer(name_or_path: str | os.PathLike[str]) -> PreTrainedTokenizerBase:
+    """A model's fast tokenizer without its weights (offline first): the loaded model's when it is in memory.
+
+    For work that reads text only, such as a run's QA metadata. Raises ``ModelLoadError`` when neither a local
+    folder with tokenizer files nor the Hugging Face cache holds it.
+    """
+    name = str(name_or_path).strip()
+    with _CACHE_LOCK:
+        for (cached_name, _device), loaded in _CACHE.items():
+            if cached_name == name:
+                return loaded.tokenizer
+    local = Path(name).expanduser()
+    if local.exists() and local.is_dir() and not any((local / file).is_file() for file in _TOKENIZER_FILES):
+        raise ModelLoadError(f"Checkpoint {name!r} has no tokenizer files (none of {', '.join(_TOKENIZER_FILES)}).")
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(
+                str(local) if local.exists() else name, trust_remote_code=False, local_files_only=True
+            )
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(
+            f"Could not load the tokenizer of {name!r} ({error}); pass a local checkpoint folder or a cached hub id."
+        ) from error
+    if not tokenizer.is_fast:
+        raise ModelLoadError(f"Model {name!r} has no fast tokenizer; character offsets need one (tokenizer.json).")
+    return tokenizer
+
+
 def clear_model_cache() -> None:
     """Forget every loaded model (tests use this to prove caching and to free memory)."""
     with _CACHE_LOCK:

@@ -1,7 +1,9 @@
-"""``python -m core dataset run DATA --model M --out DIR``: a whole dataset into a run directory.
+"""``python -m core dataset ...``: a whole dataset into a run directory, and the analyses over a run.
 
-Any failure prints one line and exits with code 2 (an interrupted run exits 130 and keeps its finished
-partitions); rerunning the same command resumes.
+- ``dataset run DATA --model M --out DIR``: answer and explain every question (rerun the same command to resume);
+- ``dataset metadata RUN``: add the QA metadata a run lacks, without running the model.
+
+Any failure prints one line and exits with code 2 (an interrupted command exits 130 and keeps what it finished).
 """
 
 from __future__ import annotations
@@ -56,10 +58,36 @@ def add_dataset_parser(commands: argparse._SubParsersAction) -> None:
         help="replace a different QA Lens run already in --out (only the files that run wrote are removed)",
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    metadata = actions.add_parser(
+        "metadata",
+        help="add QA metadata (question and answer types, overlap, position, lengths) to a run, without the model",
+        description="Compute the QA metadata of every partition of RUN that lacks it (resumable).",
+    )
+    metadata.add_argument("run", help="a run directory written by `dataset run`")
 
 
 def run_dataset_command(args: argparse.Namespace) -> int:
-    """Run ``dataset run``; one line on stderr and exit code 2 for any failure."""
+    """Run one ``dataset`` command; one line on stderr and exit code 2 for any failure, 130 when interrupted."""
+    command = {"run": _run, "metadata": _metadata}[args.dataset_command]
+    try:
+        return command(args)
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the command promises one line, never a traceback
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return 2
+
+
+def _metadata(args: argparse.Namespace) -> int:
+    from core.dataset.run_metadata import add_metadata
+
+    written = add_metadata(args.run)
+    print(f"added QA metadata to {len(written)} partition(s) of {args.run}" if written else f"{args.run} has it all")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     from core.dataset.run import explain_dataset  # the run loads Dask: only when asked
 
     options = {
@@ -87,9 +115,6 @@ def run_dataset_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished partitions are kept; rerun the same command to resume", file=sys.stderr)
         return 130
-    except Exception as error:  # noqa: BLE001 - the command promises one line, never a traceback
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 2
     for line in summary_lines(summary):
         print(line)
     print(f"wrote {args.out}")

@@ -6,8 +6,8 @@ Rerunning the same command skips partitions whose file exists; a different input
 (use a new ``out``, or ``overwrite=True``).
 
 Nothing of the user's is ever deleted. A run owns exactly: ``manifest.json``, ``summary.json``,
-``heads.parquet``, one ``parts/part-NNNNN.parquet`` per partition of its manifest, one
-``explanations/<safe id>.npz`` per id it was asked to keep (``kept_ids``), and the temporary files of its
+``heads.parquet``, one ``parts/part-NNNNN.parquet`` and one ``metadata/part-NNNNN.parquet`` per partition of its
+manifest, one ``explanations/<safe id>.npz`` per id it was asked to keep (``kept_ids``), and the temporary files of its
 own atomic writes (a dot, the target's name, 32 hex digits, ``.tmp`` or ``.npz``). ``overwrite`` and resume
 remove only those (``owned_files``, ``leftover_files``); anything else in the folder (notes, a subfolder, a
 dotfile) stays, and the run's folders are removed only when nothing else is in them. A folder whose
@@ -36,9 +36,11 @@ from core.dataset.schema import (
     EXPLANATIONS_DIR,
     HEADS,
     MANIFEST,
+    METADATA_DIR,
     PARTS_DIR,
     SUMMARY,
     explanation_path,
+    metadata_path,
     part_path,
     row_schema,
 )
@@ -218,9 +220,11 @@ def finished_partitions(out: str | Path, count: int) -> set[int]:
 def owned_files(out: str | Path, manifest: dict[str, Any]) -> list[Path]:
     """Every file the run described by ``manifest`` writes (whether or not it exists yet), manifest last."""
     root = Path(out)
-    parts = [part_path(root, index) for index in range(len(manifest["partitions"]))]
+    count = len(manifest["partitions"])
+    parts = [part_path(root, index) for index in range(count)]
+    metadata = [metadata_path(root, index) for index in range(count)]
     explanations = [explanation_path(root, example_id) for example_id in manifest.get("kept_ids", [])]
-    return [*parts, *explanations, root / SUMMARY, root / HEADS, root / MANIFEST]
+    return [*parts, *metadata, *explanations, root / SUMMARY, root / HEADS, root / MANIFEST]
 
 
 _TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{32}(?:\.tmp|\.npz)$")
@@ -252,7 +256,7 @@ def clear_run(out: str | Path, manifest: dict[str, Any]) -> None:
     for path in [*leftover_files(root, manifest), *owned_files(root, manifest)]:
         if path.is_file() or path.is_symlink():
             path.unlink()
-    for directory in (root / PARTS_DIR, root / EXPLANATIONS_DIR):
+    for directory in (root / PARTS_DIR, root / METADATA_DIR, root / EXPLANATIONS_DIR):
         if directory.is_dir() and not any(directory.iterdir()):
             directory.rmdir()
 

@@ -1,8 +1,8 @@
 """``explain_dataset``: a whole dataset through a QA model, on Dask, into a resumable run directory.
 
 Flow: a dataset file -> partitions of ``partition_size`` records -> one task per partition (the model
-loaded once per worker by a ``distributed.WorkerPlugin``) -> one Parquet file per partition -> at the end
-``summary.json`` and ``heads.parquet``. Layout and columns: ``core.dataset.schema``.
+loaded once per worker by a ``distributed.WorkerPlugin``) -> one Parquet file of rows and one of QA metadata
+per partition -> at the end ``summary.json`` and ``heads.parquet``. Layout and columns: ``core.dataset.schema``.
 
 Engines:
 
@@ -44,6 +44,7 @@ from core.dataset.manifest import (
 from core.dataset.reading import DatasetItem, ExampleProblem, read_dataset
 from core.dataset.row_settings import DEFAULT_NULL_THRESHOLD, RowSettings
 from core.dataset.rows import compute_rows
+from core.dataset.run_metadata import add_metadata, write_partition_metadata
 from core.dataset.run_progress import RunProgress, record_partition
 from core.dataset.schema import MANIFEST, explanation_path, row_schema
 from core.dataset.store import save_explanation, write_part
@@ -85,6 +86,7 @@ def run_partition(task: PartitionTask, loaded: LoadedModel | None = None) -> dic
         save_explanation(task.out, example_id, explanation)
     schema = row_schema(settings.methods, settings.faithfulness)
     table = write_part(task.out, task.index, computed.rows, schema, loaded.num_layers, loaded.num_heads)
+    write_partition_metadata(task.out, task.index, loaded.tokenizer)
     return {"index": task.index, **partition_stats(table), "seconds": time.perf_counter() - began}
 
 
@@ -178,6 +180,7 @@ def explain_dataset(
                 manifest["sessions"] = [*manifest.get("sessions", []), session]
                 write_json(root / MANIFEST, manifest)
     _keep_missing_explanations(model, model_name, root, items, settings, keep)
+    add_metadata(root, tokenizer=model.tokenizer if isinstance(model, LoadedModel) else None)
     return finish_run(root, manifest)
 
 

@@ -8,6 +8,8 @@ The dashboard's dataset page and notebooks read exactly these names, so they liv
                                         no-answer threshold), counts, seconds, examples/s, model, data
     <out>/heads.parquet                 per head statistic, layer, head and group (correct/wrong/all): mean, count
     <out>/explanations/<safe id>.npz    full ``core.Explanation`` of the ids asked for (``keep_ids``)
+    <out>/metadata/part-00000.parquet   QA metadata of partition 0's examples (``core.dataset.metadata``), by id
+    <out>/slices.json                   named slices of the run (``core.dataset.slices``), readable and shareable
 
 Columns of a row (``row_schema``); computed columns are null on an error row, whose ``error`` says why:
 
@@ -54,6 +56,8 @@ SUMMARY = "summary.json"
 HEADS = "heads.parquet"
 PARTS_DIR = "parts"
 EXPLANATIONS_DIR = "explanations"
+METADATA_DIR = "metadata"
+SLICES = "slices.json"
 
 FAITHFULNESS_METRICS: tuple[str, ...] = ("deletion_aopc", "comprehensiveness", "sufficiency")
 FAITHFULNESS_ATTENTION: tuple[str, ...] = ("attention_rollout",)
@@ -164,6 +168,11 @@ def part_path(out: str | Path, index: int) -> Path:
     return Path(out) / PARTS_DIR / f"part-{index:05d}.parquet"
 
 
+def metadata_path(out: str | Path, index: int) -> Path:
+    """Where partition ``index``'s QA metadata lives (``core.dataset.metadata``: one row per example, by id)."""
+    return Path(out) / METADATA_DIR / f"part-{index:05d}.parquet"
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -183,6 +192,8 @@ def explanation_path(out: str | Path, example_id: str) -> Path:
 __all__ = [
     "BASE_FIELDS",
     "EXPLANATIONS_DIR",
+    "METADATA_DIR",
+    "SLICES",
     "FAITHFULNESS_METRICS",
     "HEADS",
     "HEADS_SCHEMA",
@@ -197,6 +208,7 @@ __all__ = [
     "faithfulness_columns",
     "faithfulness_explainers",
     "head_columns",
+    "metadata_path",
     "part_path",
     "row_schema",
     "safe_id",

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.dataset.manifest import TEMPORARY_SUFFIX, read_manifest
+from core.dataset.metadata import METADATA_COLUMNS, METADATA_FIELDS
 from core.dataset.run_checks import (
     RunDamagedError,
     check_summary,
@@ -29,7 +30,16 @@ from core.dataset.run_checks import (
     read_parquet,
     read_parquet_schema,
 )
-from core.dataset.schema import HEADS, MANIFEST, MODEL_SHAPE_KEY, SUMMARY, explanation_path, part_path, row_schema
+from core.dataset.schema import (
+    HEADS,
+    MANIFEST,
+    MODEL_SHAPE_KEY,
+    SUMMARY,
+    explanation_path,
+    metadata_path,
+    part_path,
+    row_schema,
+)
 from core.explanation import Explanation
 
 if TYPE_CHECKING:
@@ -39,6 +49,7 @@ PART_ADVICE = "delete it and rerun the same command to recompute that partition"
 REQUIRED_COLUMNS: tuple[str, ...] = ("id", "question", "context", "prediction", "score", "em", "f1", "correct", "error")
 """Columns every partition of every run version has (later versions only added columns)."""
 AGGREGATE_ADVICE = "rerun the same command: it rebuilds the run's summary and head means from the partitions"
+METADATA_ADVICE = "delete it and run `python -m core dataset metadata RUN` to compute it again"
 
 
 @dataclass(frozen=True)
@@ -47,11 +58,14 @@ class Run:
 
     out: Path
     rows: pd.DataFrame
-    """One row per example with the scalar columns (no lists: ``read_rows`` gives any column)."""
+    """One row per example with the scalar columns (no lists: ``read_rows`` gives any column), then the QA
+    metadata columns (``core.dataset.metadata.METADATA_COLUMNS``)."""
     summary: RunSummary
     heads: pd.DataFrame
     """``heads.parquet``: statistic, layer, head, group, mean, count."""
     manifest: dict[str, Any]
+    metadata_complete: bool = True
+    """Whether every partition has its QA metadata (``python -m core dataset metadata RUN`` adds what is missing)."""
 
     def row(self, example_id: str) -> dict[str, Any]:
         """Every column of one example, lists included."""
@@ -69,17 +83,21 @@ def write_part(
     out: str | Path, index: int, rows: Sequence[dict[str, Any]], schema: pa.Schema, layers: int, heads: int
 ) -> pa.Table:
     """Write one partition's rows (the file appears complete or not at all); the table written."""
-    target = part_path(out, index)
-    target.parent.mkdir(parents=True, exist_ok=True)
     shape = json.dumps({"layers": layers, "heads": heads}).encode("utf-8")
     table = pa.Table.from_pylist(list(rows), schema=schema.with_metadata({MODEL_SHAPE_KEY: shape}))
+    write_table(part_path(out, index), table)
+    return table
+
+
+def write_table(target: Path, table: pa.Table) -> None:
+    """Write a Parquet file whole or not at all (a temporary name in the same folder, then ``os.replace``)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
     try:
         pq.write_table(table, temporary)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
-    return table
 
 
 def save_explanation(out: str | Path, example_id: str, explanation: Explanation) -> Path:
@@ -161,19 +179,49 @@ _NULLABLE_TYPES = {pa.bool_(): pd.BooleanDtype(), pa.int32(): pd.Int32Dtype()}
 """Error rows hold nulls: nullable pandas types keep ``correct`` boolean and the counts integer."""
 
 
-def _read_scalar_rows(paths: Sequence[Path], schema: pa.Schema) -> pd.DataFrame:
-    """The scalar columns of every partition; columns a partition lacks (an older run's) read as null."""
+def _with_columns(table: pa.Table, fields: Sequence[pa.Field]) -> pa.Table:
+    """``table`` with every field of ``fields`` it lacks added as nulls."""
+    for field in fields:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table
+
+
+def _partition_metadata(out: Path, path: Path, ids: pa.ChunkedArray) -> pa.Table | None:
+    """The QA metadata of the partition whose rows are in ``path``, checked to be the same examples in the same order;
+    ``None`` when the run has none for it yet (``core.dataset.run_metadata.add_metadata`` adds it)."""
+    index = int(path.stem.removeprefix("part-"))
+    target = metadata_path(out, index)
+    if not target.is_file():
+        return None
+    table = read_parquet(target, METADATA_ADVICE)
+    if "id" not in table.column_names or table.column("id").to_pylist() != ids.to_pylist():
+        raise RunDamagedError(f"{target} does not hold the examples of {path}; {METADATA_ADVICE}.")
+    return table
+
+
+def _read_scalar_rows(out: Path, paths: Sequence[Path], schema: pa.Schema) -> tuple[pd.DataFrame, bool]:
+    """The scalar columns of every partition, then the QA metadata columns; whether every partition had metadata.
+
+    Columns a partition lacks (an older run's) and metadata a run has not computed yet read as null.
+    """
     wanted = scalar_columns(schema)
     tables = []
+    complete = True
     for path in paths:
         present = part_columns(path)
         table = read_parquet(path, PART_ADVICE, columns=[name for name in wanted if name in present])
-        for name in wanted:
-            if name not in table.column_names:
-                table = table.append_column(schema.field(name), pa.nulls(table.num_rows, schema.field(name).type))
-        tables.append(table.select(wanted))
-    table = pa.concat_tables(tables) if tables else schema.empty_table().select(wanted)
-    return table.to_pandas(types_mapper=_NULLABLE_TYPES.get)
+        table = _with_columns(table, [schema.field(name) for name in wanted]).select(wanted)
+        metadata = _partition_metadata(out, path, table.column("id"))
+        complete = complete and metadata is not None
+        if metadata is not None:
+            for name in METADATA_COLUMNS:
+                if name in metadata.column_names:
+                    table = table.append_column(metadata.schema.field(name), metadata.column(name))
+        tables.append(_with_columns(table, METADATA_FIELDS).select([*wanted, *METADATA_COLUMNS]))
+    empty = _with_columns(schema.empty_table().select(wanted), METADATA_FIELDS)
+    table = pa.concat_tables(tables) if tables else empty
+    return table.to_pandas(types_mapper=_NULLABLE_TYPES.get), complete
 
 
 def load_run(out: str | Path, partial: bool = False) -> Run:
@@ -195,8 +243,10 @@ def load_run(out: str | Path, partial: bool = False) -> Run:
         data = check_summary(root / SUMMARY, read_json_file(root / SUMMARY, AGGREGATE_ADVICE), AGGREGATE_ADVICE)
         summary = RunSummary.from_dict(data)
         heads = read_parquet(root / HEADS, AGGREGATE_ADVICE).to_pandas()
-    rows = _read_scalar_rows(paths, run_schema(manifest))
-    return Run(out=root, rows=rows, summary=summary, heads=heads, manifest=manifest)
+    rows, metadata_complete = _read_scalar_rows(root, paths, run_schema(manifest))
+    return Run(
+        out=root, rows=rows, summary=summary, heads=heads, manifest=manifest, metadata_complete=metadata_complete
+    )
 
 
 __all__ = [
@@ -212,4 +262,5 @@ __all__ = [
     "save_explanation",
     "scalar_columns",
     "write_part",
+    "write_table",
 ]
