@@ -203,3 +203,22 @@ def test_the_finder_reports_nothing_where_nothing_fails_more() -> None:
 
 def test_holm_adjusts_step_down() -> None:
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_the_groups_command_lists_and_saves_a_runs_failure_groups(
+    tiny_bert_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.cli import main as cli_main
+    from core.dataset import explain_dataset, load_run
+
+    examples = Path(__file__).resolve().parent.parent / "data" / "examples.json"
+    explain_dataset(examples, tiny_bert_dir, tmp_path / "run", serial=True, progress=False)
+    assert cli_main(["dataset", "groups", str(tmp_path / "run"), "--min-support", "3", "--save"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "candidate groups tried (at least 3 questions each)" in printed[0]
+    listed = [line for line in printed[1:] if line.strip()[:2].rstrip(".").isdigit()]
+    saved = load_slices(tmp_path / "run")
+    assert [item.name for item in saved] == [f"failure group {rank}" for rank in range(1, len(listed) + 1)]
+    rows = load_run(tmp_path / "run").rows
+    for item in saved:
+        assert slice_mask(rows, item.expression).sum() >= 3

@@ -298,3 +298,47 @@ def test_the_best_threshold_is_the_official_sweep_ties_keeping_the_first() -> No
     )
     assert (score, threshold) == (50.0, -2.0)
     assert best_threshold(np.array([0.0]), np.array([0.5]), np.array([True]), questions=1) == (0.0, None)
+
+
+def test_two_runs_compare_with_the_flips_known_by_construction(
+    zero_head_dir: str, known_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A answers everything, B abstains everywhere (same model, same file): the answerable questions that ran are
+    right only in A (3), the unanswerable ones only in B (2), the one that could not run is wrong in both."""
+    from core.cli import main as cli_main
+    from core.dataset import RunsDifferError, Slice, compare_runs, save_slice
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    explain_dataset(known_file, zero_head_dir, a, serial=True, null_threshold=0.5, progress=False)
+    explain_dataset(known_file, zero_head_dir, b, serial=True, null_threshold=-0.5, progress=False)
+    save_slice(a, Slice("unanswerable", "is_impossible == true"), load_run(a).rows)
+    comparison = compare_runs(a, b, resamples=500)
+    assert comparison.questions == 6
+    assert comparison.flips == {"both right": 0, "A only": 3, "B only": 2, "both wrong": 1}
+    assert (comparison.em_a, comparison.em_b) == (pytest.approx(50.0), pytest.approx(100 * 2 / 6))
+    assert comparison.delta_em == pytest.approx(100 * (2 - 3) / 6)
+    assert comparison.delta_em_low <= comparison.delta_em <= comparison.delta_em_high
+    flips = comparison.examples.set_index("id")["flip"].to_dict()
+    assert flips == {
+        "has-river": "A only",
+        "has-water": "A only",
+        "has-light": "A only",
+        "no-river": "B only",
+        "no-water": "B only",
+        "has-failed": "both wrong",
+    }
+    [unanswerable] = comparison.slices
+    assert (unanswerable.count, unanswerable.delta_f1) == (2, pytest.approx(100.0))
+    assert cli_main(["dataset", "compare", str(a), str(b), "--out", str(tmp_path / "cmp")]) == 0
+    printed = capsys.readouterr().out
+    assert "flips: both right 0  A only 3  B only 2  both wrong 1" in printed
+    assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["flips"]["A only"] == 3
+    other = tmp_path / "other.json"
+    data = json.loads(known_file.read_text())
+    data["data"][0]["title"] = "Changed"
+    other.write_text(json.dumps(data))
+    explain_dataset(other, zero_head_dir, tmp_path / "c", serial=True, progress=False)
+    with pytest.raises(RunsDifferError, match="different data"):
+        compare_runs(a, tmp_path / "c")
+    assert cli_main(["dataset", "compare", str(a), str(tmp_path / "c")]) == 2
+    assert "different data" in capsys.readouterr().err

@@ -64,11 +64,28 @@ def add_dataset_parser(commands: argparse._SubParsersAction) -> None:
         description="Compute the QA metadata of every partition of RUN that lacks it (resumable).",
     )
     metadata.add_argument("run", help="a run directory written by `dataset run`")
+    compare = actions.add_parser(
+        "compare",
+        help="compare two runs over the same data: flips, ΔEM/ΔF1 with paired intervals, regressed slices",
+        description="Compare run B with run A question by question (B - A).",
+    )
+    compare.add_argument("run_a", help="the baseline run directory")
+    compare.add_argument("run_b", help="the run to compare with it")
+    compare.add_argument("--out", help="write comparison.json and examples.parquet here")
+    groups = actions.add_parser(
+        "groups",
+        help="list the failure groups of a run (where it fails most beyond its average)",
+        description="Find the groups of RUN's questions whose error rate exceeds the rest's the most.",
+    )
+    groups.add_argument("run", help="a run directory written by `dataset run`")
+    groups.add_argument("--top", type=int, default=10, help="how many groups to list (default 10)")
+    groups.add_argument("--min-support", type=int, help="questions a group needs (default: 1%% of them, at least 20)")
+    groups.add_argument("--save", action="store_true", help="save the groups as named slices in the run")
 
 
 def run_dataset_command(args: argparse.Namespace) -> int:
     """Run one ``dataset`` command; one line on stderr and exit code 2 for any failure, 130 when interrupted."""
-    command = {"run": _run, "metadata": _metadata}[args.dataset_command]
+    command = {"run": _run, "metadata": _metadata, "compare": _compare, "groups": _groups}[args.dataset_command]
     try:
         return command(args)
     except KeyboardInterrupt:
@@ -84,6 +101,57 @@ def _metadata(args: argparse.Namespace) -> int:
 
     written = add_metadata(args.run)
     print(f"added QA metadata to {len(written)} partition(s) of {args.run}" if written else f"{args.run} has it all")
+    return 0
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from core.dataset.compare import compare_runs, write_comparison
+
+    comparison = compare_runs(args.run_a, args.run_b)
+    flips = comparison.flips
+    print(f"{comparison.questions} questions of {comparison.data}; A = {comparison.model_a}, B = {comparison.model_b}")
+    print(
+        f"EM  A {_percent(comparison.em_a)}  B {_percent(comparison.em_b)}  B-A {comparison.delta_em:+.2f} "
+        f"[{comparison.delta_em_low:+.2f}, {comparison.delta_em_high:+.2f}] (95% paired bootstrap)"
+    )
+    print(
+        f"F1  A {_percent(comparison.f1_a)}  B {_percent(comparison.f1_b)}  B-A {comparison.delta_f1:+.2f} "
+        f"[{comparison.delta_f1_low:+.2f}, {comparison.delta_f1_high:+.2f}]"
+    )
+    print("flips: " + "  ".join(f"{name} {count}" for name, count in flips.items()))
+    for group in comparison.regressions.groups[:5]:
+        print(f"regressed: {group.expression} ({group.count} questions, F1 drop {100 * group.rate:+.1f} points)")
+    for item in comparison.slices:
+        if item.delta_f1 is not None:
+            print(f"slice {item.name!r}: {item.count} questions, ΔF1 {item.delta_f1:+.2f}")
+    if args.out:
+        print(f"wrote {write_comparison(comparison, args.out)}")
+    return 0
+
+
+def _groups(args: argparse.Namespace) -> int:
+    from core.dataset.failure_groups import find_failure_groups
+    from core.dataset.slices import Slice, save_slice
+    from core.dataset.store import load_run
+
+    run = load_run(args.run)
+    report = find_failure_groups(run.rows, min_support=args.min_support, max_groups=args.top)
+    print(
+        f"{report.questions} questions, error rate {100 * report.overall_rate:.1f}%; {report.tried} candidate groups "
+        f"tried (at least {report.min_support} questions each); {len(report.groups)} significant after Holm's "
+        "adjustment"
+    )
+    for rank, group in enumerate(report.groups, start=1):
+        print(
+            f"{rank:>2}. {group.expression}  ({group.count} questions, error {100 * group.rate:.1f}% vs "
+            f"{100 * group.rest_rate:.1f}% for the rest, adjusted p {group.adjusted_p_value:.1e})"
+        )
+        if args.save:
+            save_slice(args.run, Slice(f"failure group {rank}", group.expression, group.description), run.rows)
     return 0
 
 
