@@ -6,8 +6,10 @@ is not 1.
 
 - **Intervals**: the percentile bootstrap (Efron & Tibshirani, 1993): ``resamples`` (default 1,000) resamples of
   the slice's questions with replacement, seeded, EM and F1 of each; the interval is their 2.5th and 97.5th
-  percentiles. EM and F1 use the same resamples. Resamples are drawn in chunks, so memory stays bounded on a run
-  of 100,000 rows.
+  percentiles. A resample of ``n`` questions is drawn as how many times each distinct (EM, F1) pair is picked, a
+  multinomial draw over the pairs' frequencies: exactly the same distribution as picking ``n`` questions one by
+  one, at the cost of the few hundred distinct pairs instead of ``n`` (a 100,000-row slice in well under a
+  second). EM and F1 use the same resamples.
 - **Against the rest**: the error rates of the slice and of every other question, their difference, and Fisher's
   exact test (two-sided) on the 2 x 2 table of slice/rest by wrong/right.
 """
@@ -27,7 +29,7 @@ RESAMPLES = 1000
 """Bootstrap resamples per interval."""
 CONFIDENCE = 0.95
 _CHUNK_VALUES = 4_000_000
-"""Resampled values drawn at once (32 MB of indices): the chunk size adapts to the slice's size."""
+"""Multinomial counts drawn at once (32 MB): the chunk size adapts to how many distinct values a slice has."""
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,14 @@ def bootstrap_means(
     count = len(values)
     if count == 0:
         return np.full((values.shape[1], 2), np.nan)
+    distinct, frequency = np.unique(values, axis=0, return_counts=True)
     generator = np.random.default_rng(seed)
     means = np.empty((resamples, values.shape[1]))
-    chunk = max(1, _CHUNK_VALUES // count)
+    chunk = max(1, _CHUNK_VALUES // len(distinct))
     for first in range(0, resamples, chunk):
         size = min(chunk, resamples - first)
-        picks = generator.integers(0, count, size=(size, count))
-        means[first : first + size] = values[picks].mean(axis=1)
+        picked = generator.multinomial(count, frequency / count, size=size)
+        means[first : first + size] = picked @ distinct / count
     tail = (1.0 - confidence) / 2.0
     return np.quantile(means, [tail, 1.0 - tail], axis=0).T
 

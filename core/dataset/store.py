@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from core.dataset.manifest import TEMPORARY_SUFFIX, read_manifest
-from core.dataset.metadata import METADATA_COLUMNS, METADATA_FIELDS
+from core.dataset.metadata import METADATA_COLUMNS, METADATA_FIELDS, METADATA_SCHEMA
 from core.dataset.run_checks import (
     RunDamagedError,
     check_summary,
@@ -58,8 +59,8 @@ class Run:
 
     out: Path
     rows: pd.DataFrame
-    """One row per example with the scalar columns (no lists: ``read_rows`` gives any column), then the QA
-    metadata columns (``core.dataset.metadata.METADATA_COLUMNS``)."""
+    """One row per example with the scalar columns but the context (no lists: ``row`` and ``read_rows`` give any
+    column), then the QA metadata columns (``core.dataset.metadata.METADATA_COLUMNS``)."""
     summary: RunSummary
     heads: pd.DataFrame
     """``heads.parquet``: statistic, layer, head, group, mean, count."""
@@ -68,10 +69,16 @@ class Run:
     """Whether every partition has its QA metadata (``python -m core dataset metadata RUN`` adds what is missing)."""
 
     def row(self, example_id: str) -> dict[str, Any]:
-        """Every column of one example, lists included."""
-        table = read_rows(self.out, filters=[("id", "==", example_id)])
-        if table.num_rows == 0:
+        """Every column of one example, lists and its context included (its partition file alone is read)."""
+        index = next(
+            (number for number, partition in enumerate(self.manifest["partitions"]) if example_id in partition["ids"]),
+            None,
+        )
+        if index is None:
             raise KeyError(f"No example {example_id!r} in the run at {self.out}.")
+        table = read_parquet(part_path(self.out, index), PART_ADVICE, filters=[("id", "==", example_id)])
+        if table.num_rows == 0:
+            raise KeyError(f"No example {example_id!r} in {part_path(self.out, index)}.")
         return table.slice(0, 1).to_pylist()[0]
 
     def explanation(self, example_id: str) -> Explanation:
@@ -135,6 +142,24 @@ def _manifest(out: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def read_partitions(
+    paths: Sequence[Path], advice: str, columns: Sequence[str] | None = None, filters: Any = None
+) -> pa.Table:
+    """Many partition files as one table, in the order given: one pyarrow dataset scan (a file at a time would cost
+    ~30 ms each, a minute for a 100k-row run), falling back to reading them one by one when the scan fails or
+    reads a file that lacks the run's ``id`` column, so that a damaged file is named (``RunDamagedError``)."""
+    if not paths:
+        raise ValueError("read_partitions needs at least one file.")
+    try:
+        table = ds.dataset([str(path) for path in paths], format="parquet").to_table(columns=columns, filter=filters)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError, ValueError):
+        table = None
+    if table is not None and ("id" not in table.column_names or table.column("id").null_count == 0):
+        return table
+    tables = [read_parquet(path, advice, columns=columns, filters=filters) for path in paths]
+    return pa.concat_tables(tables, promote_options="default")
+
+
 def read_rows(
     out: str | Path,
     columns: Sequence[str] | None = None,
@@ -143,11 +168,10 @@ def read_rows(
 ) -> pa.Table:
     """The rows of every partition as one Arrow table (``columns`` to read only some; ``partial``: a run under way)."""
     manifest = _manifest(out)
-    tables = [
-        read_parquet(path, PART_ADVICE, columns=columns, filters=filters) for path in part_files(out, manifest, partial)
-    ]
-    if tables:
-        return pa.concat_tables(tables, promote_options="default")
+    paths = part_files(out, manifest, partial)
+    if paths:
+        expression = pq.filters_to_expression(filters) if filters else None
+        return read_partitions(paths, PART_ADVICE, columns=columns, filters=expression)
     schema = run_schema(manifest)
     return schema.empty_table().select(list(columns)) if columns is not None else schema.empty_table()
 
@@ -175,8 +199,9 @@ def scalar_columns(schema: pa.Schema) -> list[str]:
     return [item.name for item in schema if not pa.types.is_nested(item.type)]
 
 
-_NULLABLE_TYPES = {pa.bool_(): pd.BooleanDtype(), pa.int32(): pd.Int32Dtype()}
-"""Error rows hold nulls: nullable pandas types keep ``correct`` boolean and the counts integer."""
+TABLE_TYPES = {pa.bool_(): pd.BooleanDtype(), pa.int32(): pd.Int32Dtype(), pa.string(): pd.StringDtype("pyarrow")}
+"""Error rows hold nulls: nullable pandas types keep ``correct`` boolean and the counts integer; text stays in Arrow
+(a Python object per string would triple a 100k-row run's memory)."""
 
 
 def _with_columns(table: pa.Table, fields: Sequence[pa.Field]) -> pa.Table:
@@ -187,41 +212,88 @@ def _with_columns(table: pa.Table, fields: Sequence[pa.Field]) -> pa.Table:
     return table
 
 
-def _partition_metadata(out: Path, path: Path, ids: pa.ChunkedArray) -> pa.Table | None:
-    """The QA metadata of the partition whose rows are in ``path``, checked to be the same examples in the same order;
-    ``None`` when the run has none for it yet (``core.dataset.run_metadata.add_metadata`` adds it)."""
-    index = int(path.stem.removeprefix("part-"))
-    target = metadata_path(out, index)
-    if not target.is_file():
-        return None
-    table = read_parquet(target, METADATA_ADVICE)
-    if "id" not in table.column_names or table.column("id").to_pylist() != ids.to_pylist():
-        raise RunDamagedError(f"{target} does not hold the examples of {path}; {METADATA_ADVICE}.")
-    return table
+TABLE_EXCLUDED: tuple[str, ...] = ("context",)
+"""Scalar columns ``Run.rows`` leaves on disk: a context is shared by several questions and is the bulk of a run's
+text (``Run.row`` and ``read_rows`` give it)."""
 
 
-def _read_scalar_rows(out: Path, paths: Sequence[Path], schema: pa.Schema) -> tuple[pd.DataFrame, bool]:
-    """The scalar columns of every partition, then the QA metadata columns; whether every partition had metadata.
+def _partition_index(path: Path) -> int:
+    return int(path.stem.removeprefix("part-"))
 
-    Columns a partition lacks (an older run's) and metadata a run has not computed yet read as null.
-    """
-    wanted = scalar_columns(schema)
-    tables = []
-    complete = True
-    for path in paths:
-        present = part_columns(path)
-        table = read_parquet(path, PART_ADVICE, columns=[name for name in wanted if name in present])
-        table = _with_columns(table, [schema.field(name) for name in wanted]).select(wanted)
-        metadata = _partition_metadata(out, path, table.column("id"))
-        complete = complete and metadata is not None
-        if metadata is not None:
-            for name in METADATA_COLUMNS:
-                if name in metadata.column_names:
-                    table = table.append_column(metadata.schema.field(name), metadata.column(name))
-        tables.append(_with_columns(table, METADATA_FIELDS).select([*wanted, *METADATA_COLUMNS]))
-    empty = _with_columns(schema.empty_table().select(wanted), METADATA_FIELDS)
-    table = pa.concat_tables(tables) if tables else empty
-    return table.to_pandas(types_mapper=_NULLABLE_TYPES.get), complete
+
+def _check_ids(manifest: dict[str, Any], paths: Sequence[Path], ids: pa.ChunkedArray) -> list[int]:
+    """The rows each partition holds, after checking the files hold the manifest's ids in order."""
+    counts = [len(manifest["partitions"][_partition_index(path)]["ids"]) for path in paths]
+    expected = [example_id for path in paths for example_id in manifest["partitions"][_partition_index(path)]["ids"]]
+    if ids.to_pylist() != expected:
+        offset = 0
+        for path, count in zip(paths, counts, strict=True):
+            held = read_parquet(path, PART_ADVICE, columns=["id"]).column("id").to_pylist()
+            if held != expected[offset : offset + count]:
+                raise RunDamagedError(
+                    f"{path} does not hold the examples the run's manifest lists for it (another run's file?); "
+                    f"{PART_ADVICE}."
+                )
+            offset += count
+    return counts
+
+
+def _metadata_columns(
+    out: Path, paths: Sequence[Path], counts: Sequence[int], ids: pa.ChunkedArray
+) -> tuple[list[pa.ChunkedArray], bool]:
+    """The QA metadata columns aligned with the rows (null where a partition has no metadata file yet), checked to
+    be the same examples in the same order; whether every partition had one."""
+    present = [metadata_path(out, _partition_index(path)).is_file() for path in paths]
+    if not any(present):
+        return [pa.chunked_array([pa.nulls(len(ids), field.type)]) for field in METADATA_FIELDS], False
+    files = [metadata_path(out, _partition_index(path)) for path, has in zip(paths, present, strict=True) if has]
+    metadata = _with_columns(read_partitions(files, METADATA_ADVICE), METADATA_FIELDS)
+    if all(present) and metadata.num_rows == len(ids) and metadata.column("id").equals(ids):
+        metadata = metadata.select(["id", *METADATA_COLUMNS]).cast(METADATA_SCHEMA)
+        return [metadata.column(name) for name in METADATA_COLUMNS], True
+    pieces: list[pa.Table] = []
+    offset = used = 0
+    wanted = ["id", *METADATA_COLUMNS]
+    for path, count, has in zip(paths, counts, present, strict=True):
+        if has:
+            piece = metadata.slice(used, count).select(wanted)
+            if piece.num_rows != count or piece.column("id") != ids.slice(offset, count):
+                target = metadata_path(out, _partition_index(path))
+                raise RunDamagedError(f"{target} does not hold the examples of {path}; {METADATA_ADVICE}.")
+            used += count
+        else:
+            piece = _with_columns(pa.table({"id": ids.slice(offset, count)}), METADATA_FIELDS).select(wanted)
+        pieces.append(piece.cast(METADATA_SCHEMA))
+        offset += count
+    joined = pa.concat_tables(pieces)
+    return [joined.column(name) for name in METADATA_COLUMNS], all(present)
+
+
+def _read_table_rows(out: Path, manifest: dict[str, Any], paths: Sequence[Path]) -> tuple[pd.DataFrame, bool]:
+    """The scalar columns of every partition but ``TABLE_EXCLUDED``, then the QA metadata columns; whether every
+    partition had metadata. Columns a partition lacks (an older run's) read as null."""
+    schema = run_schema(manifest)
+    wanted = [name for name in scalar_columns(schema) if name not in TABLE_EXCLUDED]
+    fields = [schema.field(name) for name in wanted]
+    if not paths:
+        table = _with_columns(schema.empty_table().select(wanted), METADATA_FIELDS)
+        return table.to_pandas(types_mapper=TABLE_TYPES.get), True
+    try:
+        table = read_partitions(paths, PART_ADVICE, columns=wanted)
+    except RunDamagedError:  # every file has the run's id, yet one lacks a column: an older run, or not a run's file
+        table = pa.concat_tables(
+            [
+                _with_columns(read_parquet(path, PART_ADVICE, columns=sorted(part_columns(path) & set(wanted))), fields)
+                for path in paths
+            ],
+            promote_options="default",
+        )
+    table = _with_columns(table, fields).select(wanted)
+    counts = _check_ids(manifest, paths, table.column("id"))
+    columns, complete = _metadata_columns(out, paths, counts, table.column("id"))
+    for field, column in zip(METADATA_FIELDS, columns, strict=True):
+        table = table.append_column(field, column)
+    return table.to_pandas(types_mapper=TABLE_TYPES.get), complete
 
 
 def load_run(out: str | Path, partial: bool = False) -> Run:
@@ -243,7 +315,7 @@ def load_run(out: str | Path, partial: bool = False) -> Run:
         data = check_summary(root / SUMMARY, read_json_file(root / SUMMARY, AGGREGATE_ADVICE), AGGREGATE_ADVICE)
         summary = RunSummary.from_dict(data)
         heads = read_parquet(root / HEADS, AGGREGATE_ADVICE).to_pandas()
-    rows, metadata_complete = _read_scalar_rows(root, paths, run_schema(manifest))
+    rows, metadata_complete = _read_table_rows(root, manifest, paths)
     return Run(
         out=root, rows=rows, summary=summary, heads=heads, manifest=manifest, metadata_complete=metadata_complete
     )
@@ -257,6 +329,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "part_columns",
     "part_files",
+    "read_partitions",
     "read_rows",
     "run_schema",
     "save_explanation",

@@ -103,6 +103,7 @@ Precision = Literal["float32", "bfloat16"]
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 """What the masked inputs' forward passes compute in (see the module docstring's **Cost**)."""
 
+
 def faithfulness(
     explanation: Explanation,
     model: str | LoadedModel | None = None,

@@ -193,7 +193,6 @@ def removed_count(fraction: float, total: int) -> int:
     return min(total, max(0, math.ceil(fraction * total - 1e-9)))
 
 
-
 __all__ = [
     "HIGHER_IS_BETTER",
     "METRICS",
