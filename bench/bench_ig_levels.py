@@ -4,7 +4,7 @@
 .venv/bin/python bench/bench_ig_levels.py [--model probe|DIR] [--inputs ID ...] [--squad N]
 ```
 
-For each input, ``core.saliency.integrated_gradients_both`` refines through every level (6, 11, 21, 41,
+For each input, ``core.attribution.integrated_gradients_both`` refines through every level (6, 11, 21, 41,
 81 nodes, an impossible tolerance so none stops early) and prints per target and level: the true
 relative L2 error against the converged reference of the same definition (257 nodes,
 ``bench_core.our_reference``), the error core estimates (``level_error``: level 2 its change, later
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         model = build_minilm_probe(Path(scratch) / "probe") if args.model == "probe" else args.model
         loaded = core.load_model(model)
         print(f"bench_ig_levels: {model}; tolerance {attribution.IG_TOLERANCE:g}")
-        worst = 0.0
+        worst = worst_decisive = 0.0
         wrong_stops: list[str] = []
         for case in example_cases(loaded, args.inputs) + squad_cases(loaded, args.squad):
             levels: list[dict[str, attribution.IntegratedGradientsResult]] = []
@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                     estimate = result.estimated_error
                     if number >= attribution.IG_RICHARDSON_LEVEL:
                         worst = max(worst, true / estimate)
+                        if true > attribution.IG_TOLERANCE / 100:  # below, rounding decides, not the rule
+                            worst_decisive = max(worst_decisive, true / estimate)
                     completeness = result.convergence_delta / result.output_difference
                     stops = estimate <= attribution.IG_TOLERANCE and abs(completeness) <= attribution.IG_TOLERANCE
                     if stops and true > attribution.IG_TOLERANCE:
@@ -83,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 print(f"  {level['start'].n_steps:>3} nodes  " + " | ".join(cells))
         print(f"largest true error / estimate from level {attribution.IG_RICHARDSON_LEVEL} on: {worst:.2f}")
+        raw = 1.0 / (attribution.IG_SAFETY / (2**attribution.IG_RULE_ORDER - 1))
+        print(
+            f"largest true error / Richardson's c_k / (2^{attribution.IG_RULE_ORDER} - 1), true errors above "
+            f"{attribution.IG_TOLERANCE / 100:g}: {worst_decisive * attribution.IG_SAFETY:.2f} (the safety factor "
+            f"IG_SAFETY = {attribution.IG_SAFETY} must cover it; estimate = {1 / raw:.3f} c_k)"
+        )
         if wrong_stops:
             print("stopping rule UNSOUND: it would stop above the tolerance at " + "; ".join(wrong_stops))
         else:
