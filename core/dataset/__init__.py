@@ -48,6 +48,8 @@ _EXPORTS = {
     "load_slices": "core.dataset.slices",
     "save_slice": "core.dataset.slices",
     "delete_slice": "core.dataset.slices",
+    "quote": "core.dataset.slices",
+    "column_name": "core.dataset.slices",
     "SliceStatistics": "core.dataset.slice_stats",
     "slice_statistics": "core.dataset.slice_stats",
     "bootstrap_means": "core.dataset.slice_stats",
