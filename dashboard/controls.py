@@ -15,6 +15,7 @@ import param
 from dashboard.escaping import markdown_text
 from dashboard.export import explanation_json, export_basename, token_table_csv
 from dashboard.state import ExplorerState
+from dashboard.views.widgets import Checkbox, TextBox, TextLine
 
 SIDEBAR_WIDTH = 300
 
@@ -54,13 +55,13 @@ class Controls(pn.viewable.Viewer):
         answer_job, saliency_job = state.jobs.answer, state.jobs.saliency
         self.model = pn.widgets.Select.from_param(inputs.param.model, label="Model", sizing_mode="stretch_width")
         self.example = pn.widgets.Select.from_param(inputs.param.example, label="Example", sizing_mode="stretch_width")
-        self.question = pn.widgets.TextInput.from_param(
+        self.question = TextLine.from_param(
             inputs.param.question, label="Question", placeholder="Ask about the context…", sizing_mode="stretch_width"
         )
         # Enter submits the text box's value_input, which Panel does not update when the state sets the
         # question (an example, a URL): keep it in step, or Enter would run a stale or empty question.
         inputs.param.watch(self._question_set, ["question"])
-        self.context = pn.widgets.TextAreaInput.from_param(
+        self.context = TextBox.from_param(
             inputs.param.context,
             label="Context",
             placeholder="Paste the text the answer should come from…",
@@ -183,15 +184,13 @@ class Controls(pn.viewable.Viewer):
         )
         self.settings = pn.Card(
             pn.widgets.IntInput.from_param(inputs.param.top_k, label="Candidate answers (top-k)"),
-            pn.widgets.Checkbox.from_param(
-                inputs.param.compute_integrated_gradients, label="Compute integrated gradients"
-            ),
+            Checkbox.from_param(inputs.param.compute_integrated_gradients, label="Compute integrated gradients"),
             pn.widgets.IntInput.from_param(inputs.param.ig_max_steps, label="Integrated gradients: most path points"),
             pn.widgets.Select.from_param(inputs.param.ig_baseline, label="Integrated gradients: baseline"),
             pn.widgets.IntInput.from_param(inputs.param.contrast_rank, label="Answer vs runner-up #"),
             pn.widgets.FloatInput.from_param(view.param.null_threshold, label="No-answer threshold", step=0.5),
-            pn.widgets.Checkbox.from_param(inputs.param.auto_run, label="Run when an example or model is chosen"),
-            pn.widgets.Checkbox.from_param(
+            Checkbox.from_param(inputs.param.auto_run, label="Run when an example or model is chosen"),
+            Checkbox.from_param(
                 view.param.scale_without_special, label="Scale saliency without [CLS]/[SEP] (capped instead)"
             ),
             title="Settings",

@@ -15,6 +15,7 @@ from dashboard.dataset.head_atlas import HeadAtlas
 from dashboard.dataset.scatters import RunScatters
 from dashboard.dataset.summary import RunSummary
 from dashboard.views.state_view import StateView
+from dashboard.views.widgets import Checkbox
 
 
 class DatasetPage(StateView):
@@ -31,9 +32,7 @@ class DatasetPage(StateView):
         self.clear.on_click(lambda _event: dataset.clear_filters())
         self.filters = pn.FlexBox(
             pn.widgets.Select.from_param(dataset.param.run_dir, label="Run", width=260),
-            pn.widgets.Checkbox.from_param(
-                dataset.param.wrong_only, label="Wrong answers only", width=170, margin=(30, 10)
-            ),
+            Checkbox.from_param(dataset.param.wrong_only, label="Wrong answers only", width=170, margin=(30, 10)),
             pn.widgets.Select.from_param(dataset.param.title, label="Title", width=220),
             pn.widgets.RangeSlider.from_param(dataset.param.f1_range, label="F1", step=0.05, width=180),
             pn.widgets.RangeSlider.from_param(dataset.param.score_range, label="Score", step=0.01, width=180),

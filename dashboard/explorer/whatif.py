@@ -15,6 +15,7 @@ from dashboard.escaping import html_text, markdown_text
 from dashboard.theme import ANSWER_COLOR
 from dashboard.views.job_button import JobButton
 from dashboard.views.state_view import StateView
+from dashboard.views.widgets import TextBox, TextLine
 
 _STATUS = {
     "kept": "still there",
@@ -90,10 +91,10 @@ class WhatIfPanel(StateView):
         self.delete = pn.widgets.Button(label="Delete the selected words", width=210)
         self.mask = pn.widgets.Button(label="Mask them", width=120)
         self.replace = pn.widgets.Button(label="Replace them with:", width=150)
-        self.replacement = pn.widgets.TextInput.from_param(whatif.param.replacement, label="", width=220)
+        self.replacement = TextLine.from_param(whatif.param.replacement, label="", width=220)
         self.undo = pn.widgets.Button(label="Undo", width=90)
         self.reset = pn.widgets.Button(label="Reset", width=90)
-        self.draft = pn.widgets.TextAreaInput.from_param(
+        self.draft = TextBox.from_param(
             whatif.param.draft,
             label="The what-if copy of the context (edit freely)",
             height=140,
