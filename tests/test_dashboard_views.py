@@ -7,7 +7,9 @@ as under ``panel serve`` or Jupyter (HoloViews schedules its selection callbacks
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,8 +21,10 @@ from bokeh.document import Document
 from bokeh.models import ContinuousColorMapper, GlyphRenderer, Image
 
 import core
+from core.whatif import SpanChange
 from dashboard import QALensApp
 from dashboard.explorer.saliency_text import token_html
+from dashboard.explorer.whatif import whatif_html
 from tests.event_loop import in_loop
 
 QUESTION = "Who designed the Eiffel Tower?"
@@ -362,6 +366,47 @@ def test_what_if_shows_the_new_answer_beside_the_original_escaped(tiny_bert_dir:
         assert "new answer" in shown and "original answer" in shown and "<img" not in shown
         assert "&lt;img" in shown and "<ins" in shown  # the inserted text is marked in the diff, as text
         assert not panel.undo.disabled
+
+    in_loop(body)
+
+
+def topk_table_rows(shown: str) -> list[list[str]]:
+    """The what-if top-k table as a person reads it: one list of cell texts per row, headers left out."""
+    table = re.search(r"<table[^>]*class='whatif-topk'>(.*?)</table>", shown, re.S)
+    assert table is not None, "no top-k table"
+    return [
+        [html.unescape(re.sub(r"<[^>]+>", "", cell)) for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)
+        if "<td>" in row
+    ]
+
+
+def test_what_if_ranks_count_from_one_and_a_span_never_ranked_reads_new(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = make_app(tiny_bert_dir)
+        app.state.whatif.draft = CONTEXT.replace("Gustave Eiffel", "Maria Lopez")
+        app.whatif.reanswer.clicks += 1
+        answer = app.state.whatif.answer
+        assert answer is not None
+        rows = topk_table_rows(app.whatif.result.object)
+        assert rows[0][1] == answer.answer.text and rows[0][3] == "1", "the new answer is rank 1 now"
+        assert all(row[2] != "0" and row[3] != "0" for row in rows), "no rank 0 in the page"
+        assert all(row[2] == "new" for row in rows if row[0] == "entered")
+
+        changes = (
+            SpanChange("same", "Gustave Eiffel", 0, 0, 0.5, 0.4, (0, 1), (0, 1)),
+            SpanChange("moved", "the engineer", 1, 2, 0.2, 0.1, (2, 3), (2, 3)),
+            SpanChange("entered", "Maria <b>Lopez</b>", None, 1, None, 0.3, None, (4, 5)),
+            SpanChange("left", "Paris", 2, None, 0.1, None, (6, 7), None),
+        )
+        shown = whatif_html(dataclasses.replace(answer, top_k_changes=changes))
+        assert [row[:4] for row in topk_table_rows(shown)] == [
+            ["same", "Gustave Eiffel", "1", "1"],
+            ["moved", "the engineer", "2", "3"],
+            ["entered", "Maria <b>Lopez</b>", "new", "2"],
+            ["left", "Paris", "3", "out"],
+        ]
+        assert "<b>Lopez" not in shown, "span text stays text"
 
     in_loop(body)
 

@@ -33,6 +33,16 @@ def _answer_card(title: str, text: str, score: float, note: str = "") -> str:
     )
 
 
+def rank_before(rank: int | None) -> str:
+    """A top-k rank as the page shows it: 1 is the answer (core counts from 0); "new" for a span not ranked before."""
+    return "new" if rank is None else str(rank + 1)
+
+
+def rank_now(rank: int | None) -> str:
+    """The rank now, 1 for the answer; "out" for a span that left the top answers."""
+    return "out" if rank is None else str(rank + 1)
+
+
 def whatif_html(answer: WhatIf) -> str:
     """Escaped HTML: original and new answer side by side, the original span now, top-k moves, the diff."""
     original = answer.explanation.answer
@@ -55,7 +65,7 @@ def whatif_html(answer: WhatIf) -> str:
     )
     rows = "".join(
         f"<tr><td>{html_text(change.status)}</td><td>{html_text(change.text)}</td>"
-        f"<td>{change.old_rank or '—'}</td><td>{change.new_rank or '—'}</td>"
+        f"<td>{rank_before(change.old_rank)}</td><td>{rank_now(change.new_rank)}</td>"
         f"<td>{'—' if change.old_score is None else f'{change.old_score:.3g}'}</td>"
         f"<td>{'—' if change.new_score is None else f'{change.new_score:.3g}'}</td></tr>"
         for change in answer.top_k_changes
@@ -64,6 +74,8 @@ def whatif_html(answer: WhatIf) -> str:
         "<table style='border-collapse:collapse; margin-top:8px' class='whatif-topk'>"
         "<tr><th>change</th><th>span</th><th>rank before</th><th>rank now</th><th>score before</th>"
         f"<th>score now</th></tr>{rows}</table>"
+        '<div style="color:#888; font-size:12px">Rank 1 is the answer. new: not among the top answers before the '
+        "edit; out: no longer among them.</div>"
     )
     diff = "".join(
         html_text(op.edited_text)
@@ -162,4 +174,4 @@ class WhatIfPanel(StateView):
         )
 
 
-__all__ = ["WhatIfPanel", "whatif_html"]
+__all__ = ["WhatIfPanel", "rank_before", "rank_now", "whatif_html"]
