@@ -13,6 +13,8 @@ import panel as pn
 import pytest
 from bokeh.core.json_encoder import serialize_json
 from bokeh.document import Document
+from bokeh.document.events import ModelChangedEvent
+from bokeh.models import Image, Plot
 from bokeh.protocol import Protocol
 
 import core
@@ -283,16 +285,38 @@ def test_the_view_exports_offline_with_its_saliency_and_escaped_text(tiny_bert_d
     assert downloaded.startswith("<!DOCTYPE html>")
 
 
-def test_plots_save_as_svg_when_asked(tiny_bert_dir: str) -> None:
+def test_plots_drawn_before_the_switch_to_svg_are_sent_again_as_svg(tiny_bert_dir: str) -> None:
+    """A plot's save tool writes SVG only from a figure BokehJS built with the SVG backend: it reads a figure's
+    ``output_backend`` once, when it makes the figure's canvas, and a change to a figure already on the page only
+    repaints that canvas (its save tool kept writing PNG). So the switch must send new figures, drawn as SVG, with
+    the plots' content; the browser test saves one and reads the SVG (tests/browser/test_exports.py)."""
+
     def body() -> None:
         app = QALensApp(models=[tiny_bert_dir], background=False)
-        render(app)
+        document = render(app)
         app.state.update(question=QUESTION, context=CONTEXT)
         app.state.run()
-        render(app)
-        figures = [h["figure"] for view in (app.attention, app.saliency) for h in view.decorations()]
-        assert figures and all(f.output_backend == "canvas" for f in figures)
+        views = (app.attention, app.head_view, app.model_view, app.question_attention)
+        drawn = [h["figure"] for view in views for h in view.decorations()]
+        assert len(drawn) == len(views) and all(f.output_backend == "canvas" for f in drawn)
+        on_page = {figure.id for figure in document.models if isinstance(figure, Plot)}
+        assert {figure.id for figure in drawn} <= on_page
+        changed_in_place: list[str] = []
+
+        def record(event: Any) -> None:
+            if isinstance(event, ModelChangedEvent) and event.attr == "output_backend" and event.model.id in on_page:
+                changed_in_place.append(event.model.id)
+
+        document.on_change(record)
         app.state.update(plot_format="svg")
-        assert all(f.output_backend == "svg" for f in figures)
+        figures = [h["figure"] for view in views for h in view.decorations()]
+        assert len(figures) == len(views) and all(f.output_backend == "svg" for f in figures)
+        assert all(figure.document is document for figure in figures), "the new figures are on the page"
+        assert not {figure.id for figure in figures} & on_page, "figures the page had drawn on a canvas are replaced"
+        assert changed_in_place == [], "a backend changed in place never reaches the save tool"
+        heatmap = next(r for r in figures[0].renderers if isinstance(getattr(r, "glyph", None), Image))
+        np.testing.assert_allclose(heatmap.data_source.data["image"][0], app.state.attention_map(), rtol=1e-6)
+        app.state.update(plot_format="png")
+        assert all(h["figure"].output_backend == "canvas" for view in views for h in view.decorations())
 
     in_loop(body)

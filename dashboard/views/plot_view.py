@@ -120,9 +120,14 @@ class PlotView(StateView):
         return "svg" if self.state.view.plot_format == "svg" else "canvas"
 
     def _set_backend(self, _changed: set[str]) -> None:
-        """Redraw every figure with the backend the save tool should export from (canvas: PNG, svg: SVG)."""
-        for handles in self._decorated.values():
-            handles["figure"].output_backend = self._backend()
+        """Draw the plot again, as new figures, with the backend the save tool exports from (canvas: PNG, svg: SVG).
+
+        Why not change ``output_backend`` in place: BokehJS reads it once, when it builds a figure's view and
+        canvas; a later change only repaints on the same canvas, so the save tool kept writing PNG.
+        """
+        backend = self._backend()
+        if any(handles["figure"].output_backend != backend for handles in self._decorated.values()):
+            self._rebuild()
 
     def decorate(self, plot: Any) -> dict[str, Any]:
         """Add annotations to a freshly rendered figure; return what ``update_decorations`` needs."""
