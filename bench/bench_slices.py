@@ -35,9 +35,12 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from core.dataset import (  # noqa: E402
+    build_summary,
     compare_runs,
     find_failure_groups,
     load_run,
+    metadata_path,
+    part_path,
     slice_mask,
     slice_statistics,
 )
@@ -53,8 +56,6 @@ def enlarge(source: Path, target: Path, rows: int, flip_every: int | None = None
     """
     import json
     import shutil
-
-    from core.dataset.schema import metadata_path, part_path
 
     manifest = json.loads((source / "manifest.json").read_text())
     count = len(manifest["partitions"])
@@ -93,8 +94,6 @@ def enlarge(source: Path, target: Path, rows: int, flip_every: int | None = None
     manifest = {**manifest, "partitions": partitions, "kept_ids": [], "sessions": []}
     (target / "manifest.json").write_text(json.dumps(manifest))
     shutil.copy(source / "heads.parquet", target / "heads.parquet")
-    from core.dataset.summary import build_summary
-
     (target / "summary.json").write_text(json.dumps(build_summary(target, manifest).to_dict()))
 
 
