@@ -26,6 +26,10 @@ NO_LENGTH_LIMIT = None
 """``max_length`` of the text widgets: none (Bokeh's ``max_length`` is nullable; null sets no ``maxlength``)."""
 
 
+WRAP_LONG_LABELS = ".bk-input-group { white-space: normal; }"
+"""Bokeh's checkbox groups keep each entry on one line; a sidebar checkbox's words would run out of the sidebar."""
+
+
 class _NoLengthLimit(param.Parameterized):
     """``max_length`` None, sent to Bokeh as null: Panel leaves None out of a new model's properties, and
     Bokeh's own default (500 for a text area) would then apply."""
@@ -58,6 +62,11 @@ class Checkbox(pn.widgets.Checkbox):
     _widget_type: ClassVar[type[BokehModel]] = CheckboxGroup
     _rename: ClassVar[Mapping[str, str | None]] = {"label": "labels", "name": None, "value": "active"}
     _supports_embed: bool = False
+
+    stylesheets = param.List(
+        default=[WRAP_LONG_LABELS],
+        doc="CSS for the widget's shadow root: long labels wrap within the widget (a group's entries do not).",
+    )
 
     def _process_param_change(self, params: dict[str, Any]) -> dict[str, Any]:
         properties = super()._process_param_change(params)
