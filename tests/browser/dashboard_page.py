@@ -43,7 +43,7 @@ class DashboardPage:
     def open(self, query: str = "") -> None:
         self.page.goto(self.url + (f"?{query}" if query else ""))
         self.page.wait_for_function(JS_IDLE, timeout=UI_TIMEOUT_MS)
-        self.page.get_by_label("Example").wait_for(state="visible", timeout=UI_TIMEOUT_MS)
+        self.page.get_by_label("Example", exact=True).wait_for(state="visible", timeout=UI_TIMEOUT_MS)
 
     def screenshot(self, step: str, *targets: Any) -> Path:
         """``test-artifacts/browser/<test>-<step>.png``: the page, or the region around ``targets``
@@ -69,26 +69,26 @@ class DashboardPage:
     # ------------------------------------------------------------------ inputs
 
     def example_labels(self) -> list[str]:
-        return self.page.get_by_label("Example").locator("option").all_inner_texts()
+        return self.page.get_by_label("Example", exact=True).locator("option").all_inner_texts()
 
     def pick_example(self, question: str) -> str:
         """Choose the bundled example whose label holds ``question``; returns the label chosen."""
         labels = [label for label in self.example_labels() if question in label]
         assert len(labels) == 1, f"expected one example asking {question!r}, found {labels}"
-        self.page.get_by_label("Example").select_option(label=labels[0])
+        self.page.get_by_label("Example", exact=True).select_option(label=labels[0])
         return labels[0]
 
     def question_input(self) -> Any:
-        return self.page.get_by_label("Question")
+        return self.page.get_by_label("Question", exact=True)
 
     def context_input(self) -> Any:
-        return self.page.get_by_label("Context")
+        return self.page.get_by_label("Context", exact=True)
 
     def run(self) -> None:
         self.page.get_by_role("button", name="Run", exact=True).click()
 
     def choose_head(self, label: str) -> None:
-        self.page.get_by_label("Head").select_option(label=label)
+        self.page.get_by_label("Head", exact=True).select_option(label=label)
 
     # ------------------------------------------------------------------ the answer
 

@@ -70,7 +70,7 @@ def test_the_page_loads_with_its_controls(dash: DashboardPage, minilm_qa_dir: st
     dash.screenshot("loaded")
 
     assert "QA Lens" in page.title()
-    assert page.get_by_label("Model").input_value() == minilm_qa_dir
+    assert page.get_by_label("Model", exact=True).input_value() == minilm_qa_dir
     labels = dash.example_labels()
     assert labels[0] == "(your own question)"
     assert len(labels) == 1 + len(load_examples()), "every bundled example is offered"

@@ -104,3 +104,49 @@ def test_the_run_opens_filters_and_a_click_answers_the_example_in_the_explorer(
     dash.screenshot("explorer")
     assert dash.page.evaluate("() => window.__xss === undefined")
     expect(dash.page.locator(".bk-tab.bk-active").filter(has_text="Explorer")).to_have_count(1)
+
+
+def test_clicking_the_words_wrong_answers_only_ticks_the_box_and_filters_the_table(
+    page: Any, panel_server: Callable[..., PanelServer], tiny_bert_dir: str, tmp_path: Path
+) -> None:
+    """The words, not the box. In this run the model gets half the questions right (their gold answers are its own
+    predictions), so the filter visibly narrows the table."""
+    import core
+    from tests.browser.support import assert_clean_console
+
+    examples = [example for example in load_examples() if example.id in ("pie-01", "varga-01", "sculls-01", "words-01")]
+    articles = []
+    for index, example in enumerate(examples):
+        text, start = example.answer_text, example.answer_start
+        if index % 2 == 0:
+            predicted = core.explain(example.question, example.context, model=tiny_bert_dir, methods=()).answer
+            text, start = predicted.text, predicted.start_char
+        qa = {"id": example.id, "question": example.question, "answers": [{"text": text, "answer_start": start}]}
+        articles.append({"title": example.title, "paragraphs": [{"context": example.context, "qas": [qa]}]})
+    data = tmp_path / "dev.json"
+    data.write_text(json.dumps({"version": "1.1", "data": articles}), encoding="utf-8")
+    explain_dataset(data, tiny_bert_dir, tmp_path / "run", serial=True, progress=False)
+    rows = load_run(tmp_path / "run").rows.set_index("id")
+    wrong = sorted(rows.index[~rows["correct"].astype(bool)])
+    assert 0 < len(wrong) < len(rows), "some right, some wrong: the filter must show"
+
+    server = panel_server(
+        "dataset-half-right", [tiny_bert_dir], env=server_environment(QA_LENS_RUNS=str(tmp_path / "run"))
+    )
+    offset = server.log_size()
+    dash = DashboardPage(page, server.url, "wrong-answers-only-words")
+    page.goto(server.url)
+    page.wait_for_function(JS_IDLE, timeout=UI_TIMEOUT_MS)
+    expect(id_cells(dash)).to_have_count(len(rows), timeout=UI_TIMEOUT_MS)
+    box = page.get_by_role("checkbox", name="Wrong answers only", exact=True)
+    expect(box).not_to_be_checked()
+    page.get_by_text("Wrong answers only", exact=True).click()
+    expect(box).to_be_checked(timeout=UI_TIMEOUT_MS)
+    expect(id_cells(dash)).to_have_count(len(wrong), timeout=UI_TIMEOUT_MS)
+    assert sorted(id_cells(dash).all_inner_texts()) == wrong
+    dash.screenshot("ticked-by-its-words")
+    page.get_by_text("Wrong answers only", exact=True).click()
+    expect(box).not_to_be_checked(timeout=UI_TIMEOUT_MS)
+    expect(id_cells(dash)).to_have_count(len(rows), timeout=UI_TIMEOUT_MS)
+    server.assert_no_tracebacks_since(offset)
+    assert_clean_console(page)

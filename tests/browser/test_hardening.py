@@ -56,7 +56,7 @@ def test_switching_the_model_after_an_answer_answers_with_the_new_model(
     dash.pick_example(example.question)
     dash.wait_for_answer()
     expected = core.explain(example.question, example.context, model=tiny_bert_dir, methods=())
-    dash.page.get_by_label("Model").select_option(tiny_bert_dir)
+    dash.page.get_by_label("Model", exact=True).select_option(tiny_bert_dir)
     expect(dash.page.get_by_text("(P(start) × P(end))")).to_contain_text(tiny_bert_dir, timeout=ANSWER_TIMEOUT_MS)
     dash.screenshot("new-model-answer")
     assert dash.wait_for_answer() == expected.answer.text

@@ -59,7 +59,7 @@ def test_the_page_opens_and_says_the_model_cannot_be_loaded(
     text = " ".join(dash.deep_text(warning).split())
     assert Path(model).name in text or model in text, f"the message names the model: {text!r}"
     assert "--model" in text and "QA_LENS_MODELS" in text, "the message says how to point at a local checkpoint"
-    assert page.get_by_label("Model").input_value() == model
+    assert page.get_by_label("Model", exact=True).input_value() == model
 
     # Trying anyway (picking an example runs it) changes nothing but the message: no answer, no crash.
     example = find_example("estrand-01")
