@@ -15,7 +15,7 @@ import param
 from dashboard.escaping import markdown_text
 from dashboard.export import explanation_json, export_basename, token_table_csv
 from dashboard.state import ExplorerState
-from dashboard.views.widgets import Checkbox, TextBox, TextLine
+from dashboard.views.widgets import Checkbox, TextBox, TextLine, full_box_note
 
 SIDEBAR_WIDTH = 300
 
@@ -68,6 +68,7 @@ class Controls(pn.viewable.Viewer):
             height=170,
             sizing_mode="stretch_width",
         )
+        self.context_full = full_box_note(inputs.param.context, "Context")
         self.run_button = pn.widgets.Button(
             label="Run", color="primary", disabled=answer_job.param.running, sizing_mode="stretch_width"
         )
@@ -238,6 +239,7 @@ class Controls(pn.viewable.Viewer):
             self.example,
             self.question,
             self.context,
+            self.context_full,
             pn.Row(self.run_button, self.spinner, sizing_mode="stretch_width"),
             self.status,
             self.progress,

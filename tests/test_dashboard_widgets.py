@@ -17,7 +17,7 @@ from bokeh.models import CheckboxGroup
 import core
 from dashboard import QALensApp
 from dashboard.state import ExplorerState
-from dashboard.views.widgets import Checkbox
+from dashboard.views.widgets import MAX_TEXT_CHARACTERS, Checkbox
 from tests.event_loop import in_loop
 from tests.panes import rendered_html, visible_text
 
@@ -63,7 +63,7 @@ def test_the_text_boxes_take_text_far_longer_than_panels_default_limit(tiny_bert
         }
         for name, widget in boxes.items():
             limit = browser_model(widget).max_length
-            assert limit is None, f"the {name} box tells the browser to cut text at {limit} characters"
+            assert limit == MAX_TEXT_CHARACTERS, f"the {name} box tells the browser to cut text at {limit} characters"
         pasted = long_text(ACCEPTED_CHARACTERS)
         browser_edit(app.controls.context, value=pasted)
         assert app.state.inputs.context == pasted
@@ -97,6 +97,7 @@ def test_a_context_beyond_the_window_limit_is_a_message_in_the_page(tiny_bert_di
         explanation = app.state.explanation
         assert explanation is not None and explanation.num_windows > 1
         too_long = long_text(80_000) + " <img src=x onerror=alert(1)>"
+        assert len(too_long) < MAX_TEXT_CHARACTERS, "the box takes it whole: the core's limit is the one met"
         browser_edit(app.controls.context, value=too_long)
         app.controls.run_button.clicks += 1
         error = app.controls.error
@@ -111,6 +112,24 @@ def test_a_context_beyond_the_window_limit_is_a_message_in_the_page(tiny_bert_di
         problem = app.whatif.problem
         assert problem.visible and f"the limit is {core.MAX_WINDOWS}" in visible_text(problem)
         assert "<img" not in rendered_html(problem) and app.state.whatif.draft == too_long
+
+    in_loop(body)
+
+
+def test_a_full_text_box_says_that_text_beyond_it_was_left_out(tiny_bert_dir: str) -> None:
+    def body() -> None:
+        app = QALensApp(models=[tiny_bert_dir], background=False)
+        render(app)
+        notes = {"context": app.controls.context_full, "draft": app.whatif.draft_full}
+        assert not any(note.visible for note in notes.values())
+        full = long_text(MAX_TEXT_CHARACTERS)
+        browser_edit(app.controls.context, value=full)
+        app.state.whatif.draft = full
+        for name, note in notes.items():
+            assert note.visible, f"the full {name} box says so"
+            assert f"at most {MAX_TEXT_CHARACTERS:,} characters" in visible_text(note)
+        browser_edit(app.controls.context, value=full[:-1])
+        assert not notes["context"].visible
 
     in_loop(body)
 

@@ -15,7 +15,7 @@ from dashboard.escaping import html_text, markdown_text
 from dashboard.theme import ANSWER_COLOR
 from dashboard.views.job_button import JobButton
 from dashboard.views.state_view import StateView
-from dashboard.views.widgets import TextBox, TextLine
+from dashboard.views.widgets import TextBox, TextLine, full_box_note
 
 _STATUS = {
     "kept": "still there",
@@ -112,6 +112,7 @@ class WhatIfPanel(StateView):
             height=140,
             sizing_mode="stretch_width",
         )
+        self.draft_full = full_box_note(whatif.param.draft, "what-if")
         self.job_button = JobButton(
             **self.wiring,
             job_name="whatif",
@@ -169,6 +170,7 @@ class WhatIfPanel(StateView):
             self.problem,
             self.result,
             self.draft,
+            self.draft_full,
             self.job_button,
             sizing_mode="stretch_width",
         )

@@ -3,10 +3,11 @@
 Every page builds its widgets from the state's parameters (``Widget.from_param``) with these classes
 instead of Panel's, so a fix made here holds on every page:
 
-- ``TextBox`` and ``TextLine`` take text of any length. Panel's text inputs set the browser's
+- ``TextBox`` and ``TextLine`` take any text the core can answer. Panel's text inputs set the browser's
   ``maxlength`` to 5,000 characters by default: a longer paste was cut there without a word, and typing
   into a longer text (the 7,212-character ``vellmoor-01`` context) did nothing. The core is the judge of
-  what is too long (``core.MAX_WINDOWS``) and says so in a message the page shows.
+  what is too long (``core.MAX_WINDOWS``) and says so in a message the page shows; the boxes only stop at
+  ``MAX_TEXT_CHARACTERS``, far beyond that, and ``full_box_note`` says so when a box is full.
 - ``Checkbox`` ticks when its words are clicked. Bokeh's ``Checkbox`` draws its label as a ``div``
   beside the box (no ``<label>``), so only the box itself responded; this one is drawn as Bokeh's
   one-item ``CheckboxGroup``, a real ``<label>`` around the box and its words.
@@ -22,34 +23,45 @@ import param
 from bokeh.models import CheckboxGroup
 from bokeh.models import Model as BokehModel
 
-NO_LENGTH_LIMIT = None
-"""``max_length`` of the text widgets: none (Bokeh's ``max_length`` is nullable; null sets no ``maxlength``)."""
-
+MAX_TEXT_CHARACTERS = 1_000_000
+"""Most characters a text box takes. Far beyond what the core answers (its 64 windows of 384 tokens hold about
+12,400 words, some 80,000 characters of English), and far below what one message to the server may carry
+(Bokeh's 20 MB websocket limit): without any bound, a huge paste would close the page's connection."""
 
 WRAP_LONG_LABELS = ".bk-input-group { white-space: normal; }"
 """Bokeh's checkbox groups keep each entry on one line; a sidebar checkbox's words would run out of the sidebar."""
 
 
-class _NoLengthLimit(param.Parameterized):
-    """``max_length`` None, sent to Bokeh as null: Panel leaves None out of a new model's properties, and
-    Bokeh's own default (500 for a text area) would then apply."""
+class TextBox(pn.widgets.TextAreaInput):
+    """A multi-line text box that takes any text the core can answer (``MAX_TEXT_CHARACTERS``)."""
 
     max_length = param.Integer(
-        default=NO_LENGTH_LIMIT,
-        allow_None=True,
-        doc="Most characters the browser lets a person enter; None: no limit (the core judges the length).",
+        default=MAX_TEXT_CHARACTERS, bounds=(1, None), doc="Most characters the browser lets a person enter."
     )
 
-    def _init_params(self) -> dict[str, Any]:
-        return {**super()._init_params(), "max_length": self.max_length}
+
+class TextLine(pn.widgets.TextInput):
+    """A one-line text input that takes any text the core can answer (``MAX_TEXT_CHARACTERS``)."""
+
+    max_length = param.Integer(
+        default=MAX_TEXT_CHARACTERS, bounds=(1, None), doc="Most characters the browser lets a person enter."
+    )
 
 
-class TextBox(_NoLengthLimit, pn.widgets.TextAreaInput):
-    """A multi-line text box without a length limit in the browser."""
+def is_full(text: str | None) -> bool:
+    """Whether a text fills a box: the browser may have left out the end of a longer paste."""
+    return len(text or "") >= MAX_TEXT_CHARACTERS
 
 
-class TextLine(_NoLengthLimit, pn.widgets.TextInput):
-    """A one-line text input without a length limit in the browser."""
+def full_box_note(parameter: param.Parameter, what: str) -> pn.pane.Alert:
+    """A warning, shown while the box of the state's ``parameter`` is full, that text beyond it was left out."""
+    return pn.pane.Alert(
+        f"The {what} box takes at most {MAX_TEXT_CHARACTERS:,} characters: anything pasted beyond that was left "
+        "out. Shorten the text or split it.",
+        alert_type="warning",
+        visible=pn.bind(is_full, parameter),
+        sizing_mode="stretch_width",
+    )
 
 
 class Checkbox(pn.widgets.Checkbox):
@@ -85,4 +97,4 @@ class Checkbox(pn.widgets.Checkbox):
         return params
 
 
-__all__ = ["NO_LENGTH_LIMIT", "Checkbox", "TextBox", "TextLine"]
+__all__ = ["MAX_TEXT_CHARACTERS", "Checkbox", "TextBox", "TextLine", "full_box_note", "is_full"]
