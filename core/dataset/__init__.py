@@ -5,7 +5,9 @@ example in batches (``rows``: answer, EM/F1 from ``metrics``, head statistics, s
 per partition (``run``) on Dask (``cluster``) or here, into a resumable run directory (``manifest``: what the
 run is and which files it owns; ``store``: partitions, aggregates and ``load_run``; layout and columns in
 ``schema``), with progress (``run_progress``). ``load_run(out)`` reads it back for the dashboard and
-notebooks. ``python -m core dataset run`` is ``cli``. Its one door is this module.
+notebooks. Over a finished run: slices (``slices``, ``slice_stats``), failure groups, checkpoint comparison
+(``compare``) and robustness suites (``perturbations`` and their rules, ``robustness``, ``robustness_pairs``).
+``python -m core dataset run`` is ``cli``. Its one door is this module.
 
 Names are imported on first use (PEP 562), so ``python -m core explain`` never pays for Dask, pandas and
 pyarrow.
@@ -72,6 +74,20 @@ _EXPORTS = {
     "add_dataset_parser": "core.dataset.cli",
     "run_dataset_command": "core.dataset.cli",
     "explain_dataset": "core.dataset.run",
+    "FAMILIES": "core.dataset.perturbations",
+    "SUITES": "core.dataset.perturbations",
+    "Family": "core.dataset.perturbations",
+    "Perturbed": "core.dataset.perturbations",
+    "Pool": "core.dataset.perturbations",
+    "Skipped": "core.dataset.perturbations",
+    "perturb": "core.dataset.perturbations",
+    "perturb_examples": "core.dataset.perturbations",
+    "suite_families": "core.dataset.perturbations",
+    "RobustnessSuite": "core.dataset.robustness",
+    "load_suites": "core.dataset.robustness",
+    "perturb_run": "core.dataset.robustness",
+    "suite_name": "core.dataset.robustness",
+    "PAIR_COLUMNS": "core.dataset.robustness_pairs",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,7 +1,9 @@
 """``python -m core dataset ...``: a whole dataset into a run directory, and the analyses over a run.
 
 - ``dataset run DATA --model M --out DIR``: answer and explain every question (rerun the same command to resume);
-- ``dataset metadata RUN``: add the QA metadata a run lacks, without running the model.
+- ``dataset metadata RUN``: add the QA metadata a run lacks, without running the model;
+- ``dataset groups RUN``, ``dataset compare A B``: failure groups, checkpoint against checkpoint;
+- ``dataset perturb RUN --suite default``: a robustness suite over the run (rerun the same command to resume).
 
 Any failure prints one line and exits with code 2 (an interrupted command exits 130 and keeps what it finished).
 """
@@ -10,12 +12,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.types import METHODS
 
 if TYPE_CHECKING:
     from core.dataset.summary import RunSummary
+
+
+def _positive(text: str) -> int:
+    """An argument that must be a whole number of at least 1 (argparse reports the message on one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def add_dataset_parser(commands: argparse._SubParsersAction) -> None:
@@ -81,11 +94,30 @@ def add_dataset_parser(commands: argparse._SubParsersAction) -> None:
     groups.add_argument("--top", type=int, default=10, help="how many groups to list (default 10)")
     groups.add_argument("--min-support", type=int, help="questions a group needs (default: 1%% of them, at least 20)")
     groups.add_argument("--save", action="store_true", help="save the groups as named slices in the run")
+    perturb = actions.add_parser(
+        "perturb",
+        help="a robustness suite: perturbed copies of a run's questions, flip rates with 95%% intervals",
+        description="Perturb RUN's questions (seeded), run the copies with the run's model, pair them with the "
+        "originals into RUN/robustness/<suite>; rerun the same command to resume.",
+    )
+    perturb.add_argument("run", help="a finished run directory written by `dataset run`")
+    perturb.add_argument("--suite", default="default", help="'default' (every family) or comma-separated families")
+    perturb.add_argument("--per-example", type=_positive, default=1, help="copies per example and family (default 1)")
+    perturb.add_argument("--seed", type=int, default=0, help="the seed of every perturbation (default 0)")
+    perturb.add_argument("--limit", type=_positive, help="only the run's first N examples")
+    perturb.add_argument("--data", help="the run's input file, if it moved since the run (checked by its sha256)")
+    perturb_engine = perturb.add_mutually_exclusive_group()
+    perturb_engine.add_argument("--workers", type=_positive, help="processes of the embedded Dask cluster")
+    perturb_engine.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    perturb_engine.add_argument("--serial", action="store_true", help="run in this process, without Dask")
+    perturb.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run_dataset_command(args: argparse.Namespace) -> int:
     """Run one ``dataset`` command; one line on stderr and exit code 2 for any failure, 130 when interrupted."""
-    command = {"run": _run, "metadata": _metadata, "compare": _compare, "groups": _groups}[args.dataset_command]
+    command = {"run": _run, "metadata": _metadata, "compare": _compare, "groups": _groups, "perturb": _perturb}[
+        args.dataset_command
+    ]
     try:
         return command(args)
     except KeyboardInterrupt:
@@ -153,6 +185,51 @@ def _groups(args: argparse.Namespace) -> int:
         if args.save:
             save_slice(args.run, Slice(f"failure group {rank}", group.expression, group.description), run.rows)
     return 0
+
+
+def _perturb(args: argparse.Namespace) -> int:
+    from core.dataset.robustness import perturb_run  # the suite runs on Dask: only when asked
+
+    suite = perturb_run(
+        args.run,
+        args.suite,
+        per_example=args.per_example,
+        seed=args.seed,
+        limit=args.limit,
+        data=args.data,
+        client=args.scheduler,
+        workers=args.workers,
+        serial=args.serial,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{suite.spec['perturbed']} perturbed copies of {suite.spec['examples']} questions "
+        f"({suite.spec['skipped']} could not be made; each says why in pairs.parquet)"
+    )
+    for figures in suite.summary["families"]:
+        print(family_line(figures))
+    print(f"wrote {suite.folder}")
+    return 0
+
+
+def _interval(share: dict[str, Any] | None) -> str:
+    if not share or share["rate"] is None:
+        return "-"
+    return f"{100 * share['rate']:.1f}% [{100 * share['low']:.1f}, {100 * share['high']:.1f}]"
+
+
+def family_line(figures: dict[str, Any]) -> str:
+    """One family's figures on one line: flip rate, failure rate, capture and F1 drop, with 95% intervals."""
+    line = (
+        f"{figures['family']:<23} {figures['kind']:<14} {figures['applied']:>5} pairs"
+        f"  flip {_interval(figures['flip'])}  fail {_interval(figures['failure'])}"
+    )
+    if figures.get("capture"):
+        line += f"  capture {_interval(figures['capture'])}"
+    drop = figures.get("f1_drop")
+    if drop and drop["mean"] is not None:
+        line += f"  F1 drop {drop['mean']:.1f} [{drop['low']:.1f}, {drop['high']:.1f}]"
+    return line
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from core.dataset.reading import DatasetItem
-from core.dataset.row_settings import RowSettings
+from core.dataset.row_settings import SETTINGS_ADDED_LATER, RowSettings
 from core.dataset.run_checks import check_manifest, read_json_file
 from core.dataset.schema import (
     EXPLANATIONS_DIR,
@@ -42,7 +42,6 @@ from core.dataset.schema import (
     explanation_path,
     metadata_path,
     part_path,
-    row_schema,
 )
 
 MANIFEST_FORMAT = "qa-lens/dataset-run"
@@ -132,7 +131,7 @@ def new_manifest(
         },
         "model": model,
         "settings": {**settings.to_dict(), "partition_size": partition_size, "limit": limit},
-        "columns": row_schema(settings.methods, settings.faithfulness).names,
+        "columns": settings.schema().names,
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "partitions": [{"ids": [item.id for item in partition]} for partition in partitions],
@@ -172,8 +171,9 @@ def existing_run(root: Path, manifest: dict[str, Any], overwrite: bool) -> dict[
     if existing["model"] != manifest["model"]:
         differences.append(f"model ({existing['model']!r} vs {manifest['model']!r})")
     for key, value in manifest["settings"].items():
-        if existing["settings"].get(key) != value:
-            differences.append(f"{key} ({existing['settings'].get(key)!r} vs {value!r})")
+        had = existing["settings"].get(key, SETTINGS_ADDED_LATER.get(key))
+        if had != value:
+            differences.append(f"{key} ({had!r} vs {value!r})")
     if existing.get("version") != MANIFEST_VERSION:
         differences.append(f"format version ({existing.get('version')!r} vs {MANIFEST_VERSION})")
     if differences:

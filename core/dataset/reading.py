@@ -52,6 +52,9 @@ class DatasetExample:
     answers: tuple[str, ...]
     answer_starts: tuple[int, ...]
     is_impossible: bool
+    region: tuple[int, int] | None = None
+    """Characters of the context a run reports the saliency share of (a perturbation's inserted text); JSON Lines
+    ``region: [start, end]``, optional."""
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,18 @@ def _parse_record(record: Any, fallback_id: str) -> DatasetItem:
             )
     if not texts and not is_impossible:
         return ExampleProblem(record_id, "no gold answers, yet 'is_impossible' is false", **known)
+    region = record.get("region")
+    if region is not None:
+        valid = (
+            isinstance(region, list)
+            and len(region) == 2
+            and all(isinstance(value, int) and not isinstance(value, bool) for value in region)
+            and 0 <= region[0] <= region[1] <= len(context)
+        )
+        if not valid:
+            return ExampleProblem(
+                record_id, f"'region' must be [start, end] characters of the context, not {region!r}", **known
+            )
     return DatasetExample(
         id=record_id,
         title=known["title"],
@@ -287,6 +302,7 @@ def _parse_record(record: Any, fallback_id: str) -> DatasetItem:
         answers=texts,
         answer_starts=starts,
         is_impossible=is_impossible,
+        region=tuple(region) if region is not None else None,
     )
 
 

@@ -26,6 +26,8 @@ EXPLAIN_OPTIONS: tuple[str, ...] = (
     "ig_max_steps",
 )
 """Options of ``core.explain`` a dataset run passes through."""
+SETTINGS_ADDED_LATER: dict[str, Any] = {"region_shares": False, "may_abstain": True}
+"""Settings newer than some runs' manifests, with the value such a run had: a resume of an older run matches."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,12 @@ class RowSettings:
     squad_version: str = SQUAD_V1
     null_threshold: float = DEFAULT_NULL_THRESHOLD
     """SQuAD v2.0 runs abstain when ``null_score - best_span_score`` exceeds this (``Explanation.answers_null``)."""
+    region_shares: bool = False
+    """Rows report the saliency share on each example's ``region`` (a robustness suite's inserted text)."""
+    may_abstain: bool = True
+    """Whether a SQuAD v2.0 run may answer "no answer". False for a robustness suite over a v1.1 run: its file
+    holds unanswerable copies (the answer's sentence removed), scored by the v2.0 rules, but the model is asked
+    the same way as in the run it checks, which always took the best span."""
 
     def __post_init__(self) -> None:
         unknown = [method for method in self.methods if method not in METHODS]
@@ -77,6 +85,8 @@ class RowSettings:
         squad_version: str,
         options: dict[str, Any],
         null_threshold: float = 0.0,
+        region_shares: bool = False,
+        may_abstain: bool = True,
     ) -> RowSettings:
         """Settings from ``explain_dataset``'s arguments; unknown ``core.explain`` options are refused."""
         unknown = sorted(set(options) - set(EXPLAIN_OPTIONS))
@@ -88,6 +98,8 @@ class RowSettings:
             faithfulness=faithfulness,
             squad_version=squad_version,
             null_threshold=float(null_threshold),
+            region_shares=region_shares,
+            may_abstain=may_abstain,
             **{name: int(value) for name, value in options.items()},
         )
 
@@ -104,11 +116,19 @@ class RowSettings:
             "faithfulness": self.faithfulness,
             "squad_version": self.squad_version,
             "null_threshold": self.null_threshold,
+            "region_shares": self.region_shares,
+            "may_abstain": self.may_abstain,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RowSettings:
         return cls(**{**data, "methods": tuple(data["methods"])})
+
+    def schema(self) -> Any:
+        """The Parquet schema of this run's rows (``core.dataset.schema.row_schema``)."""
+        from core.dataset.schema import row_schema
+
+        return row_schema(self.methods, self.faithfulness, self.region_shares)
 
     def explain_settings(self, loaded: LoadedModel) -> dict[str, Any]:
         """The ``Explanation.settings`` ``core.explain`` would record, so ``answer_window`` re-creates the window."""

@@ -321,7 +321,7 @@ def _row(p: _Pending, settings: RowSettings) -> dict[str, Any]:
     version = settings.squad_version
     span_em, span_f1 = squad_scores(answer.text, example.answers, is_impossible=example.is_impossible, version=version)
     margin = float(p.null_margin) if p.null_margin is not None else None
-    abstains = version == SQUAD_V2 and margin is not None and margin > settings.null_threshold
+    abstains = settings.may_abstain and version == SQUAD_V2 and margin is not None and margin > settings.null_threshold
     em, f1 = (
         squad_scores("", example.answers, is_impossible=example.is_impossible, version=version)
         if abstains
@@ -360,15 +360,45 @@ def _row(p: _Pending, settings: RowSettings) -> dict[str, Any]:
         "error_kind": None,
         **p.values.get("integrated_gradients", {}),
     }
+    region_tokens = _region_tokens(window, example.region) if settings.region_shares else None
     for method, per_target in p.values.get("saliency", {}).items():
         for target, values in per_target.items():
             question_share, answer_share = saliency_shares(values, roles, answer.start_token, answer.end_token)
             row[f"saliency_question_share.{method}.{target}"] = question_share
             row[f"saliency_answer_share.{method}.{target}"] = answer_share
+            if region_tokens is not None:
+                row[f"saliency_region_share.{method}.{target}"] = region_share(values, region_tokens)
     for name, values in p.values.get("heads", {}).items():
         row[f"head.{name}"] = values
     row.update(p.values.get("faithfulness", {}))
     return row
+
+
+def _region_tokens(window: Window, region: tuple[int, int] | None) -> np.ndarray | None:
+    """The context tokens of ``window`` overlapping ``region`` (a boolean mask), ``None`` without a region or when
+    none of them lies in the window."""
+    if region is None:
+        return None
+    start, end = region
+    inside = np.array(
+        [
+            role == "context" and high > low and low < end and high > start
+            for role, (low, high) in zip(window.roles, window.offsets, strict=True)
+        ],
+        dtype=bool,
+    )
+    return inside if inside.any() else None
+
+
+def region_share(values: np.ndarray, tokens: np.ndarray | None) -> float | None:
+    """The share of ``sum(|saliency|)`` on ``tokens``; ``None`` when there are none or the saliency is all zero."""
+    if tokens is None:
+        return None
+    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    total = float(magnitude.sum())
+    if not np.isfinite(total) or total == 0.0:
+        return None
+    return float(magnitude[tokens].sum()) / total
 
 
 def saliency_shares(

@@ -41,12 +41,12 @@ from core.dataset.manifest import (
     start_run,
     write_json,
 )
-from core.dataset.reading import DatasetItem, ExampleProblem, read_dataset
+from core.dataset.reading import DatasetExample, DatasetItem, ExampleProblem, read_dataset
 from core.dataset.row_settings import DEFAULT_NULL_THRESHOLD, RowSettings
 from core.dataset.rows import compute_rows
 from core.dataset.run_metadata import add_metadata, write_partition_metadata
 from core.dataset.run_progress import RunProgress, record_partition
-from core.dataset.schema import MANIFEST, explanation_path, row_schema
+from core.dataset.schema import MANIFEST, explanation_path
 from core.dataset.store import save_explanation, write_part
 from core.dataset.summary import RunSummary, finish_run, partition_stats
 from core.models import LoadedModel, load_model
@@ -84,7 +84,7 @@ def run_partition(task: PartitionTask, loaded: LoadedModel | None = None) -> dic
     computed = compute_rows(loaded, task.items, settings, keep_ids=set(task.keep_ids))
     for example_id, explanation in computed.explanations.items():
         save_explanation(task.out, example_id, explanation)
-    schema = row_schema(settings.methods, settings.faithfulness)
+    schema = settings.schema()
     table = write_part(task.out, task.index, computed.rows, schema, loaded.num_layers, loaded.num_heads)
     write_partition_metadata(task.out, task.index, loaded.tokenizer)
     return {"index": task.index, **partition_stats(table), "seconds": time.perf_counter() - began}
@@ -105,6 +105,7 @@ def explain_dataset(
     keep_ids: Sequence[str] = (),
     faithfulness: bool = False,
     null_threshold: float = DEFAULT_NULL_THRESHOLD,
+    may_abstain: bool = True,
     progress: bool | ProgressCallback = True,
     overwrite: bool = False,
     **explain_options: Any,
@@ -116,7 +117,9 @@ def explain_dataset(
     ``gradient``, ``gradient_x_input``, ``integrated_gradients`` (the last per example, slow).
     ``explain_options``: ``max_answer_tokens``, ``max_length``, ``stride``, ``max_windows``, ``ig_steps``,
     ``ig_max_steps``. ``null_threshold``: a SQuAD v2.0 run abstains when ``null_score - best_span_score``
-    (logits, the answer's window) exceeds it (the explorer's default, 0). ``progress``: a bar (``True``),
+    (logits, the answer's window) exceeds it (the explorer's default, 0); ``may_abstain=False`` always takes the
+    best span (a robustness suite over a v1.1 run). Examples with a ``region`` add its saliency share to their
+    rows (``saliency_region_share.*``). ``progress``: a bar (``True``),
     nothing (``False``), or a ``core.progress`` callback
     (stage ``"partitions"``, fraction done; raising from it stops the run, finished partitions are kept).
     Raises ``ValueError`` for unusable input or a mismatched ``out``, ``core.ModelLoadError`` for a model
@@ -136,8 +139,16 @@ def explain_dataset(
         raise ValueError("A loaded model only runs in this process: pass serial=True, or the model's name or path.")
     dataset = read_dataset(data)
     items = dataset.items[:limit] if limit is not None else dataset.items
+    region_shares = any(isinstance(item, DatasetExample) and item.region is not None for item in items)
     settings = RowSettings.from_options(
-        methods, top_k, faithfulness, dataset.squad_version, explain_options, null_threshold=null_threshold
+        methods,
+        top_k,
+        faithfulness,
+        dataset.squad_version,
+        explain_options,
+        null_threshold=null_threshold,
+        region_shares=region_shares,
+        may_abstain=may_abstain,
     )
     known_ids = {item.id for item in items}
     unknown = [example_id for example_id in keep_ids if example_id not in known_ids]

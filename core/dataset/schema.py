@@ -32,6 +32,8 @@ Columns of a row (``row_schema``); computed columns are null on an error row, wh
 - ``saliency_question_share.<method>.<target>`` and ``saliency_answer_share.<method>.<target>``: the share
   of ``sum(|saliency|)`` over the answer window's tokens that falls on the question's tokens, and on the
   predicted span's tokens (null when the saliency is zero everywhere)
+- in a run over examples with a ``region`` (a robustness suite): ``saliency_region_share.<method>.<target>``,
+  the share on the context tokens that overlap the region (null when it lies outside the answer's window)
 - ``head.<statistic>`` for each of ``core.attention.HEAD_STATISTICS``: ``layers * heads`` float32 values,
   layer-major (``values.reshape(layers, heads)``; every partition file's Parquet metadata
   ``qa_lens.model_shape`` holds ``{"layers": ..., "heads": ...}``)
@@ -151,12 +153,19 @@ def faithfulness_columns(methods: Sequence[str]) -> list[str]:
     ]
 
 
-def row_schema(methods: Sequence[str], faithfulness: bool) -> pa.Schema:
+def region_share_columns(methods: Sequence[str]) -> list[str]:
+    """``saliency_region_share.<method>.<target>``: the share of ``sum(|saliency|)`` on an example's region."""
+    return [f"saliency_region_share.{method}.{target}" for method in methods for target in TARGETS]
+
+
+def row_schema(methods: Sequence[str], faithfulness: bool, region_shares: bool = False) -> pa.Schema:
     """The Parquet schema of every partition of a run with these saliency ``methods``."""
     fields = list(BASE_FIELDS)
     if "integrated_gradients" in methods:
         fields += list(INTEGRATED_GRADIENTS_FIELDS)
     fields += [pa.field(name, pa.float64()) for name in saliency_share_columns(methods)]
+    if region_shares:
+        fields += [pa.field(name, pa.float64()) for name in region_share_columns(methods)]
     fields += [pa.field(name, pa.list_(pa.float32())) for name in head_columns()]
     if faithfulness:
         fields += [pa.field(name, pa.float64()) for name in faithfulness_columns(methods)]
@@ -210,6 +219,7 @@ __all__ = [
     "head_columns",
     "metadata_path",
     "part_path",
+    "region_share_columns",
     "row_schema",
     "safe_id",
 ]

@@ -85,6 +85,13 @@ class Run:
         """The saved ``core.Explanation`` of a kept example (``keep_ids``)."""
         return Explanation.load(explanation_path(self.out, example_id))
 
+    @property
+    def robustness(self) -> dict[str, Any]:
+        """The run's finished robustness suites by name (``core.dataset.robustness.RobustnessSuite``), read on use."""
+        from core.dataset.robustness import load_suites
+
+        return load_suites(self.out)
+
 
 def write_part(
     out: str | Path, index: int, rows: Sequence[dict[str, Any]], schema: pa.Schema, layers: int, heads: int
@@ -191,7 +198,7 @@ def part_columns(path: Path) -> set[str]:
 def run_schema(manifest: dict[str, Any]) -> pa.Schema:
     """The schema of the run's rows, from its settings."""
     settings = manifest["settings"]
-    return row_schema(settings["methods"], settings["faithfulness"])
+    return row_schema(settings["methods"], settings["faithfulness"], bool(settings.get("region_shares", False)))
 
 
 def scalar_columns(schema: pa.Schema) -> list[str]:
