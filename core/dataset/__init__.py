@@ -83,11 +83,12 @@ _EXPORTS = {
     "perturb": "core.dataset.perturbations",
     "perturb_examples": "core.dataset.perturbations",
     "suite_families": "core.dataset.perturbations",
-    "RobustnessSuite": "core.dataset.robustness",
-    "load_suites": "core.dataset.robustness",
+    "RobustnessSuite": "core.dataset.robustness_store",
+    "load_suites": "core.dataset.robustness_store",
     "perturb_run": "core.dataset.robustness",
     "suite_name": "core.dataset.robustness",
     "PAIR_COLUMNS": "core.dataset.robustness_pairs",
+    "family_line": "core.dataset.cli",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,36 +25,19 @@ from core.dataset.manifest import file_sha256, write_json
 from core.dataset.perturbations import Perturbed, Pool, perturb_examples, suite_families
 from core.dataset.reading import SQUAD_V2, DatasetExample, read_dataset
 from core.dataset.robustness_pairs import build_pairs, summarize_suite
+from core.dataset.robustness_store import (
+    PAIRS,
+    PERTURBED,
+    ROBUSTNESS,
+    SUITE,
+    SUITE_RUN,
+    SUITE_SUMMARY,
+    RobustnessSuite,
+    load_suites,
+)
 from core.dataset.row_settings import EXPLAIN_OPTIONS
-from core.dataset.run_checks import RunDamagedError, read_json_file, read_parquet
 from core.dataset.store import load_run, write_table
 from core.progress import ProgressCallback
-
-ROBUSTNESS = "robustness"
-PERTURBED = "perturbed.jsonl"
-PAIRS = "pairs.parquet"
-SUITE = "suite.json"
-SUITE_SUMMARY = "summary.json"
-SUITE_RUN = "run"
-SUITE_ADVICE = "rerun `python -m core dataset perturb` with the same options: it rebuilds the pairs and summary"
-
-
-@dataclass(frozen=True)
-class RobustnessSuite:
-    """A finished suite of a run: what was asked, one row per pair, and the figures per family and slice."""
-
-    name: str
-    folder: Path
-    spec: dict[str, Any]
-    """``suite.json``: suite, families, per_example, seed, model, counts."""
-    pairs: pd.DataFrame
-    summary: dict[str, Any]
-    """``summary.json``: ``families`` (one entry per family) and ``slices`` (per family and slice)."""
-
-    @property
-    def run_dir(self) -> Path:
-        """The run of the perturbed copies (``load_run`` it to open a copy in the explorer)."""
-        return self.folder / SUITE_RUN
 
 
 def suite_name(suite: str, per_example: int, seed: int) -> str:
@@ -208,31 +190,4 @@ def _saved_slices(root: Path) -> list[Any]:
     return load_slices(root)
 
 
-def load_suites(run: str | Path) -> dict[str, RobustnessSuite]:
-    """Every finished suite of the run at ``run``, by name (none without a ``robustness`` folder); a damaged
-    suite raises ``RunDamagedError`` naming its file."""
-    root = Path(run) / ROBUSTNESS
-    suites: dict[str, RobustnessSuite] = {}
-    if not root.is_dir():
-        return suites
-    for folder in sorted(path for path in root.iterdir() if path.is_dir()):
-        if not (folder / SUITE_SUMMARY).is_file():
-            continue  # a suite under way: its pairs and summary come last
-        spec = read_json_file(folder / SUITE, SUITE_ADVICE)
-        summary = read_json_file(folder / SUITE_SUMMARY, SUITE_ADVICE)
-        if not isinstance(spec, dict) or not isinstance(summary, dict) or "families" not in summary:
-            raise RunDamagedError(f"{folder} is not a readable robustness suite: {SUITE_ADVICE}.")
-        pairs = read_parquet(folder / PAIRS, SUITE_ADVICE).to_pandas()
-        suites[folder.name] = RobustnessSuite(folder.name, folder, spec, pairs, summary)
-    return suites
-
-
-__all__ = [
-    "PAIRS",
-    "PERTURBED",
-    "ROBUSTNESS",
-    "RobustnessSuite",
-    "load_suites",
-    "perturb_run",
-    "suite_name",
-]
+__all__ = ["perturb_run", "suite_name"]

@@ -24,12 +24,13 @@ import pyarrow.parquet as pq
 
 from core.dataset.manifest import TEMPORARY_SUFFIX, read_manifest
 from core.dataset.metadata import METADATA_COLUMNS, METADATA_FIELDS, METADATA_SCHEMA
+from core.dataset.parts import PART_ADVICE, REQUIRED_COLUMNS, part_columns, part_files
+from core.dataset.robustness_store import load_suites
 from core.dataset.run_checks import (
     RunDamagedError,
     check_summary,
     read_json_file,
     read_parquet,
-    read_parquet_schema,
 )
 from core.dataset.schema import (
     HEADS,
@@ -46,9 +47,6 @@ from core.explanation import Explanation
 if TYPE_CHECKING:
     from core.dataset.summary import RunSummary
 
-PART_ADVICE = "delete it and rerun the same command to recompute that partition"
-REQUIRED_COLUMNS: tuple[str, ...] = ("id", "question", "context", "prediction", "score", "em", "f1", "correct", "error")
-"""Columns every partition of every run version has (later versions only added columns)."""
 AGGREGATE_ADVICE = "rerun the same command: it rebuilds the run's summary and head means from the partitions"
 METADATA_ADVICE = "delete it and run `python -m core dataset metadata RUN` to compute it again"
 
@@ -87,9 +85,7 @@ class Run:
 
     @property
     def robustness(self) -> dict[str, Any]:
-        """The run's finished robustness suites by name (``core.dataset.robustness.RobustnessSuite``), read on use."""
-        from core.dataset.robustness import load_suites
-
+        """The run's finished robustness suites by name (``RobustnessSuite``: pairs, summary, run_dir), read on use."""
         return load_suites(self.out)
 
 
@@ -125,21 +121,6 @@ def save_explanation(out: str | Path, example_id: str, explanation: Explanation)
     finally:
         temporary.unlink(missing_ok=True)
     return target
-
-
-def part_files(out: str | Path, manifest: dict[str, Any], partial: bool = False) -> list[Path]:
-    """Every partition's file (an error names the missing ones), or with ``partial`` those written so far."""
-    paths = [part_path(out, index) for index in range(len(manifest["partitions"]))]
-    if partial:
-        return [path for path in paths if path.is_file()]
-    missing = [path for path in paths if not path.is_file()]
-    if missing:
-        raise RunDamagedError(
-            f"The run at {out} is unfinished: {len(missing)} partition file(s) missing "
-            f"({', '.join(str(path) for path in missing[:3])}{', ...' if len(missing) > 3 else ''}); rerun the same "
-            "command to finish it."
-        )
-    return paths
 
 
 def _manifest(out: str | Path) -> dict[str, Any]:
@@ -181,18 +162,6 @@ def read_rows(
         return read_partitions(paths, PART_ADVICE, columns=columns, filters=expression)
     schema = run_schema(manifest)
     return schema.empty_table().select(list(columns)) if columns is not None else schema.empty_table()
-
-
-def part_columns(path: Path) -> set[str]:
-    """The columns of one partition file, checked to be a run's (``RunDamagedError`` naming it otherwise)."""
-    present = set(read_parquet_schema(path, PART_ADVICE).names)
-    missing = [name for name in REQUIRED_COLUMNS if name not in present]
-    if missing:
-        raise RunDamagedError(
-            f"{path} lacks the column(s) {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}: it is not "
-            f"a partition of this run; {PART_ADVICE}."
-        )
-    return present
 
 
 def run_schema(manifest: dict[str, Any]) -> pa.Schema:

@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 from core.attention import HEAD_STATISTICS
 from core.dataset.evaluation import FAILED, evaluate_rows
 from core.dataset.manifest import TEMPORARY_SUFFIX, write_json
+from core.dataset.parts import PART_ADVICE, part_columns, part_files
 from core.dataset.reading import SQUAD_V2
 from core.dataset.run_checks import read_parquet, read_parquet_schema
 from core.dataset.schema import HEAD_GROUPS, HEADS, HEADS_SCHEMA, MODEL_SHAPE_KEY, SUMMARY, part_path
-from core.dataset.store import PART_ADVICE, part_columns, part_files
 
 EVALUATION_COLUMNS: tuple[str, ...] = (
     "em",
