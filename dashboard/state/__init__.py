@@ -5,6 +5,7 @@ from dashboard.state.inputs import NO_EXAMPLE, Inputs
 from dashboard.state.jobs import Job, Jobs
 from dashboard.state.messages import Messages
 from dashboard.state.result import Result
+from dashboard.state.robustness import RobustnessState, robustness_part
 from dashboard.state.runners import Outcome, Runner, SyncRunner, ThreadRunner, background_threads
 from dashboard.state.selection import Selection, positions_between
 from dashboard.state.trust import TrustState
@@ -22,6 +23,7 @@ __all__ = [
     "Messages",
     "Outcome",
     "Result",
+    "RobustnessState",
     "Runner",
     "Selection",
     "SyncRunner",
@@ -30,4 +32,5 @@ __all__ = [
     "ViewChoices",
     "background_threads",
     "positions_between",
+    "robustness_part",
 ]
