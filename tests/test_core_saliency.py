@@ -468,8 +468,8 @@ def test_a_levels_error_is_its_change_then_richardsons_estimate_with_a_margin() 
     assert core_saliency.level_error(0.3, 2) == 0.3
     assert core_saliency.level_error(0.15, 3) == pytest.approx(core_saliency.IG_SAFETY * 0.01)
     # What the fine-tuned MiniLM-L6 measured at 21 nodes (bench/bench_ig_levels.py --squad 12): a change of 0.049
-    # with a true error of 1.3e-3 stops; a change of 0.0835 with a true error of 1.22e-2 (a SQuAD dev question's
-    # start map, 2.19x c_k / 15) and one of 0.30 with 2.4e-2 refine further.
+    # with a true error of 1.3e-3 stops; a change of 0.0835 with a true error of 1.22e-2 and one of 0.30 with
+    # 2.4e-2 refine further.
     assert core_saliency.level_error(0.049, 3) <= core_saliency.IG_TOLERANCE
     assert core_saliency.level_error(0.0835, 3) > 0.0122 > core_saliency.IG_TOLERANCE
     assert core_saliency.level_error(0.30, 3) > 0.024 > core_saliency.IG_TOLERANCE
