@@ -132,9 +132,7 @@ def test_a_folder_without_a_manifest_is_refused_and_left_alone(tiny_bert_dir: st
 
 
 @pytest.mark.parametrize("case", sorted(DAMAGED))
-def test_every_damaged_run_says_which_file_and_what_is_wrong(
-    finished_run: Path, tmp_path: Path, case: str
-) -> None:
+def test_every_damaged_run_says_which_file_and_what_is_wrong(finished_run: Path, tmp_path: Path, case: str) -> None:
     copy = tmp_path / "run"
     subprocess.run(["cp", "-r", str(finished_run), str(copy)], check=True)
     path = damage(copy, case)
