@@ -183,10 +183,13 @@ def verdict_html(row: dict[str, Any], figures: dict[str, Any]) -> str:
         failed = bool(row.get("failed"))
         color = FLAG_COLOR if failed else ANSWER_COLOR
         badges.append(f'<span style="color:{color}">{"fails" if failed else "meets"} the expectation</span>')
+        # The text the edit wrote: a distractor's sentence must not be answered from, a replaced answer must be.
+        written = "the inserted sentence" if row.get("kind") == "distractor" else "the text the edit wrote"
         if row.get("captured"):
-            badges.append(f'<span style="color:{FLAG_COLOR}">answered from the inserted text</span>')
+            color = FLAG_COLOR if row.get("kind") == "distractor" else "#555"
+            badges.append(f'<span style="color:{color}">answered from {written}</span>')
         if row.get("region_share") is not None:
-            badges.append(f"saliency on the inserted text {100 * row['region_share']:.0f}%")
+            badges.append(f"saliency on {written} {100 * row['region_share']:.0f}%")
         if row.get("f1_drop") is not None:
             badges.append(f"F1 drop {100 * row['f1_drop']:+.0f} points")
     kind = figures.get("kind") or row.get("kind") or ""

@@ -28,9 +28,11 @@ def heatmap_frame(rates: pd.DataFrame) -> pd.DataFrame:
         for low, high, ok in zip(frame["low"], frame["high"], known, strict=True)
     ]
     frame["pairs"] = [f"{int(hits)}/{int(count)}" for hits, count in zip(frame["hits"], frame["count"], strict=True)]
-    frame["text"] = [f"{value:.0f}%" if ok else "–" for value, ok in zip(frame["percent"], known, strict=True)]
+    cells = list(zip(frame["percent"], known, strict=True))
+    frame["text"] = [f"{value:.0f}%" if ok else "–" for value, ok in cells]
+    frame["ink"] = ["white" if ok and value > 55 else "black" for value, ok in cells]  # readable on dark red
     # Plain object columns: HoloViews reshapes value columns into a grid, which Arrow-backed strings refuse.
-    text = ["family", "slice", "expression", "interval", "pairs", "text"]
+    text = ["family", "slice", "expression", "interval", "pairs", "text", "ink"]
     return frame.astype({column: object for column in text})
 
 
@@ -72,7 +74,9 @@ class SliceFlips(StateView):
             xlabel="",
             ylabel="",
         )
-        labels = hv.Labels(frame, kdims=["family", "slice"], vdims=["text"]).opts(text_font_size="9pt")
+        labels = hv.Labels(frame, kdims=["family", "slice"], vdims=["text", "ink"]).opts(
+            text_font_size="9pt", text_color="ink"
+        )
         self.tap = hv.streams.Tap(source=cells, x=None, y=None)
         self.tap.add_subscriber(self._on_tap)
         return (cells * labels).opts(responsive=True)
