@@ -52,6 +52,25 @@ def test_a_subscription_dropped_during_a_dispatch_is_not_called() -> None:
     assert calls == []
 
 
+def test_a_batch_inside_a_batch_leaves_the_document_as_bokeh_made_it() -> None:
+    """A view's update that changes the state again (it starts a job) dispatches inside the first dispatch."""
+    from bokeh.document import Document
+    from bokeh.models import Div, Row
+
+    from dashboard.views.bokeh_batching import batched_model_updates
+
+    document = Document()
+    row = Row(children=[Div(text="before")])
+    document.add_root(row)
+    added = Div(text="added inside the inner batch")
+    with batched_model_updates(document):
+        with batched_model_updates(document):
+            row.children = [*row.children, added]
+        assert "invalidate" in vars(document.models)  # the outer batch still holds the graph
+    assert "invalidate" not in vars(document.models) and document.models._freeze_count == 0
+    assert document.get_model_by_id(added.id) is added  # the model attached inside is known to the document
+
+
 def test_every_view_of_every_page_follows_the_state_through_the_apps_one_fan_out(
     tiny_bert_dir: str, tmp_path: Path
 ) -> None:

@@ -32,6 +32,11 @@ def batched_model_updates(document: Any) -> Iterator[None]:
     if models is None or not all(hasattr(models, name) for name in PRIVATE_NAMES):
         yield
         return
+    if "invalidate" in vars(models):
+        # Already inside a batch: a view's update changed the state again (it started a job, say), and the fan-out
+        # dispatched at once. The outer batch covers this one; a second wrapper would undo the first's on exit.
+        yield
+        return
     dirty = False
     invalidate = models.invalidate
 
