@@ -73,6 +73,12 @@ def _malloc_trim() -> bool:
     return True
 
 
+def give_back_free_memory() -> bool:
+    """Return free heap pages to the OS now: after reading a run of many partition files, whose Arrow scan leaves
+    hundreds of MB free but held in glibc's heaps (measured: 270 MB of 560 MB for 2,738 files of 32 rows)."""
+    return _malloc_trim()
+
+
 class ClosedPages:
     """Page states of this process: counted when made, tidied up after when their pages close."""
 
@@ -136,4 +142,4 @@ CLOSED_PAGES = ClosedPages()
 """One per server process, like the explanation cache: it counts pages, it holds none of their data."""
 
 
-__all__ = ["CLOSED_PAGES", "TIDY_DELAY_SECONDS", "ClosedPages", "process_rss_bytes"]
+__all__ = ["CLOSED_PAGES", "TIDY_DELAY_SECONDS", "ClosedPages", "give_back_free_memory", "process_rss_bytes"]

@@ -12,7 +12,8 @@ or keeps a copy. The parts say what they hold:
 ``messages``  the status line, the error, the model problem, a notice
 ``trust``     faithfulness, the sanity check, layer-wise answers, models side by side
 ``whatif``    edits of the context and the model's new answer
-``dataset``   a whole-dataset run: its summary, filtered examples, per-head statistics
+``dataset``   a whole-dataset run: its summary, the active slice, failure groups, per-head statistics
+``compare``   two dataset runs compared question by question (the Compare page)
 ========== ==============================================================================
 
 The expensive work (``core.explain``, ``core.add_saliency``, the trust reports) runs only in
@@ -41,6 +42,7 @@ import param
 import core
 from core import Example, ProgressCallback
 from dashboard.labels import label, short_name
+from dashboard.state.comparison import CompareState
 from dashboard.state.dataset import DatasetState
 from dashboard.state.inputs import Inputs
 from dashboard.state.jobs import Jobs, message
@@ -77,7 +79,8 @@ class ExplorerState(param.Parameterized):
     messages = param.ClassSelector(class_=Messages, doc="Status line, error, model problem, notice.")
     trust = param.ClassSelector(class_=TrustState, doc="Faithfulness, sanity check, layers, models side by side.")
     whatif = param.ClassSelector(class_=WhatIfState, doc="Edits of the context and the model's new answer.")
-    dataset = param.ClassSelector(class_=DatasetState, doc="A whole-dataset run: summary, examples, head atlas.")
+    dataset = param.ClassSelector(class_=DatasetState, doc="A whole-dataset run: summary, slices, head atlas.")
+    compare = param.ClassSelector(class_=CompareState, doc="Two dataset runs compared question by question.")
 
     def __init__(
         self,
@@ -97,7 +100,11 @@ class ExplorerState(param.Parameterized):
         self.messages = Messages()
         self.trust = TrustState(self.result, self.selection, self.jobs, self.inputs, self.compute_saliency)
         self.whatif = WhatIfState(result=self.result, selection=self.selection, jobs=self.jobs)
-        self.dataset = DatasetState()
+        self.dataset = DatasetState(jobs=self.jobs)
+        self.compare = CompareState(jobs=self.jobs)
+        self.dataset.param.watch(lambda event: setattr(self.compare, "runs", list(event.new)), ["runs"])
+        self.dataset.param.watch(lambda event: self.compare.use_loaded(event.new), ["run"])
+        self._comparison_asked: tuple[str, str, str] | None = None
         if answer_runner is not None or saliency_runner is not None:
             self.use_runners(answer_runner or self.jobs.answer.runner, saliency_runner or self.jobs.saliency.runner)
         self.messages.notice = self.inputs.set_examples(examples)
@@ -190,6 +197,7 @@ class ExplorerState(param.Parameterized):
         self.messages.status = f"Answered in {seconds:.1f} s{windows}."
         if self.inputs.compute_integrated_gradients:
             self.compute_saliency(SLOW_METHODS)
+        self._compare_if_asked(explanation)
 
     def compute_saliency(self, methods: Iterable[str] = SLOW_METHODS, targets: Iterable[str] = core.TARGETS) -> None:
         """Add the missing (method, target) maps to the explanation on show (in the background with a thread
@@ -265,7 +273,9 @@ class ExplorerState(param.Parameterized):
 
         Nothing is redrawn: events are discarded, since no page shows this state any more.
         """
-        self.jobs.cancel_all()
+        self.jobs.cancel_everything()
+        self.dataset.release()
+        self.compare.release()
         parts: list[param.Parameterized] = [self.result, *self.trust.parts]
         for part in parts:
             with param.parameterized.discard_events(part):
@@ -321,14 +331,22 @@ class ExplorerState(param.Parameterized):
         if explanation is None or explanation.model != loaded.name:
             self.view.fit(loaded.num_layers, loaded.num_heads)
 
-    def open_dataset_example(self, example_id: str) -> None:
-        """Show one example of the dataset run in the explorer: its question, context, model and gold answer."""
-        row = self.dataset.example(example_id)
+    def open_dataset_example(self, example_id: str, run: Any = None, compare_with: str = "") -> None:
+        """Show one example of a dataset run in the explorer: its question, context, model and gold answer.
+
+        ``run``: the run it is read from (default: the Dataset page's). ``compare_with``: another model to put
+        side by side with the run's once the answer is on show (``trust.comparison``: the Compare page's flips).
+        """
+        run = self.dataset.run if run is None else run
+        if run is None:
+            raise KeyError("No dataset run is open.")
+        row = run.row(example_id)
         if row.get("error"):
             raise ValueError(f"Example {example_id!r} could not be run: {row['error']}")
-        model = self.dataset.run.summary.model or self.inputs.model
-        if model not in self.inputs.models:
-            self.inputs.models = [*self.inputs.models, model]
+        model = run.summary.model or self.inputs.model
+        offered = [name for name in (model, compare_with) if name and name not in self.inputs.models]
+        if offered:
+            self.inputs.models = [*self.inputs.models, *offered]
         golds = row.get("gold_answers") or []
         starts = row.get("gold_starts") or []
         example = Example(
@@ -340,6 +358,7 @@ class ExplorerState(param.Parameterized):
             answer_start=int(starts[0]) if starts else -1,
         )
         self.inputs.offer_example(example)
+        self._comparison_asked = (example.question, model, compare_with) if compare_with else None
         auto_run = self.inputs.auto_run
         self.inputs.auto_run = False  # one run below, not one per change
         try:
@@ -347,6 +366,22 @@ class ExplorerState(param.Parameterized):
         finally:
             self.inputs.auto_run = auto_run
         self.run()
+
+    def open_compared_example(self, example_id: str) -> None:
+        """A question of the Compare page in the explorer: run A's model answers it, run B's beside it."""
+        run_a, run_b = self.compare.runs_compared()
+        self.open_dataset_example(example_id, run=run_a, compare_with=run_b.summary.model or run_b.manifest["model"])
+
+    def _compare_if_asked(self, explanation: core.Explanation) -> None:
+        """The answer a comparison waited for is on show: compare its model with the other one."""
+        asked, self._comparison_asked = self._comparison_asked, None
+        if asked is None:
+            return
+        question, model, other = asked
+        if explanation.question != question or explanation.model != model:
+            return
+        self.trust.comparison.models = [model, other]
+        self.trust.comparison.compute()
 
     # ------------------------------------------------------------------ the selection and current slices
 

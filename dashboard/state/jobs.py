@@ -143,7 +143,7 @@ class Job(param.Parameterized):
 
 
 class Jobs(param.Parameterized):
-    """Every job of a session: the answer, integrated gradients and the three trust computations."""
+    """Every job of a session: the answer, integrated gradients, the trust computations and the dataset pages' work."""
 
     answer = param.ClassSelector(class_=Job, doc="Answer, attention and gradient saliency (one forward and backward).")
     saliency = param.ClassSelector(class_=Job, doc="Integrated gradients, after the answer is on show.")
@@ -152,8 +152,29 @@ class Jobs(param.Parameterized):
     comparison = param.ClassSelector(class_=Job, doc="Other models on the same question, side by side.")
     heads = param.ClassSelector(class_=Job, doc="Head importance: every head masked in turn, and its gradient.")
     whatif = param.ClassSelector(class_=Job, doc="The answer over an edited context (one forward pass).")
+    slice_statistics = param.ClassSelector(
+        class_=Job, doc="The Dataset page's slice: EM and F1 with bootstrap intervals."
+    )
+    failure_groups = param.ClassSelector(class_=Job, doc="The dataset run's failure groups (the slice finder).")
+    run_comparison = param.ClassSelector(class_=Job, doc="Two dataset runs compared question by question.")
+    slice_heads = param.ClassSelector(class_=Job, doc="Per-example head values the atlas averages over a slice.")
 
-    NAMES = ("answer", "saliency", "faithfulness", "sanity", "comparison", "heads", "whatif")
+    NAMES = (
+        "answer",
+        "saliency",
+        "faithfulness",
+        "sanity",
+        "comparison",
+        "heads",
+        "whatif",
+        "slice_statistics",
+        "failure_groups",
+        "run_comparison",
+        "slice_heads",
+    )
+    WHOLE_RUN = ("slice_statistics", "failure_groups", "run_comparison", "slice_heads")
+    """Work on a dataset run rather than on the answer on show: a new question must not throw it away (opening
+    an example of a failure group in the explorer leaves the groups being found)."""
 
     def __init__(self, **params: Any) -> None:
         for name in self.NAMES:
@@ -176,7 +197,13 @@ class Jobs(param.Parameterized):
             job.runner = background
 
     def cancel_all(self) -> None:
-        """Supersede every run in flight (a new question, another model, a closed page)."""
+        """Supersede every answer's work in flight (a new question, another model); whole-run work goes on."""
+        for name, job in self.all.items():
+            if name not in self.WHOLE_RUN:
+                job.cancel()
+
+    def cancel_everything(self) -> None:
+        """Supersede every run in flight, whole-run work too (a closed page)."""
         for job in self.all.values():
             job.cancel()
 
