@@ -152,7 +152,8 @@ def side_html(
     caption = 'style="color:#888; font-size:11px; text-transform:uppercase; letter-spacing:.04em"'
     return (
         f'<div {caption}>Question</div><div class="qa-pair-question" style="margin-bottom:6px">{question_html}</div>'
-        f'<div {caption}>Context</div><div class="qa-pair-context">{context_html}</div>'
+        f'<div {caption}>Context</div><div class="qa-pair-context" style="max-height:420px; overflow-y:auto">'
+        f"{context_html}</div>"
     )
 
 
