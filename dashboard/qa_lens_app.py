@@ -48,8 +48,10 @@ URL_PARAMETERS: dict[str, dict[str, str]] = {
         "scale_without_special": "scale_specials_out",
     },
     "selection": {"tokens": "tokens"},
+    "dataset": {"run_dir": "run", "expression": "slice"},
 }
-"""State parameters kept in the page URL, by part (parameter -> query name), so a view can be shared."""
+"""State parameters kept in the page URL, by part (parameter -> query name), so a view can be shared (a Dataset
+page's run and slice expression too: a link reopens the page with that slice)."""
 
 
 def session_runners(background: bool | None = None) -> tuple[Runner, Runner]:
@@ -123,7 +125,7 @@ class QALensApp(pn.viewable.Viewer):
         self.probabilities = ProbabilityBars(**wiring)
         self.trust = TrustPanel(**wiring)
         self.whatif = WhatIfPanel(**wiring)
-        self.tabs = pn.Tabs(
+        tabs = (
             (
                 "Attention",
                 # Wraps on narrow screens instead of pushing the head view off the page.
@@ -142,9 +144,9 @@ class QALensApp(pn.viewable.Viewer):
             ("Probabilities", pn.Column(self.probabilities, sizing_mode="stretch_width")),
             ("What if", self.whatif),
             ("Trust", self.trust),
-            dynamic=True,
-            sizing_mode="stretch_width",
         )
+        self.tabs = pn.Tabs(*tabs, dynamic=True, sizing_mode="stretch_width")
+        self._trust_tab = [name for name, _view in tabs].index("Trust")
         self.explorer = pn.Column(
             pn.Row(
                 pn.Column(self.answer, sizing_mode="stretch_width"),
@@ -155,28 +157,50 @@ class QALensApp(pn.viewable.Viewer):
             self.tabs,
             sizing_mode="stretch_width",
         )
-        # The Dataset page joins as a second page once a run is offered (at start, or later from a notebook).
+        # The Dataset page joins as a second page once a run is offered (at start, or later from a notebook), the
+        # Compare page as a third once two are.
         self.dataset_page: pn.viewable.Viewer | None = None
+        self.compare_page: pn.viewable.Viewer | None = None
         self.pages = pn.Tabs(("Explorer", self.explorer), dynamic=True, sizing_mode="stretch_width")
         self.main = pn.Column(self.explorer, sizing_mode="stretch_width")
         # Page navigation, not a view's content: watched directly, so the fan-out's on-load resend (which calls
         # every subscriber as if all had changed) never adds a page or jumps to the explorer by itself.
         self.state.dataset.param.watch(self._offer_dataset_page, ["runs"])
         self.state.dataset.param.watch(self._show_explorer, ["look"])
+        self.state.compare.param.watch(self._show_models_side_by_side, ["look"])
+        self.pages.param.watch(self._compare_when_shown, ["active"])
         self._offer_dataset_page()
 
     def _offer_dataset_page(self, *_events: Any) -> None:
-        if self.dataset_page is not None or not self.state.dataset.runs:
-            return
-        from dashboard.dataset import DatasetPage  # hvPlot loads only for apps that show a run
+        runs = self.state.dataset.runs
+        if self.dataset_page is None and runs:
+            from dashboard.dataset import DatasetPage  # hvPlot loads only for apps that show a run
 
-        self.dataset_page = DatasetPage(state=self.state, fan_out=self.fan_out)
-        self.pages.append(("Dataset", self.dataset_page))
-        self.pages.active = 1
-        self.main.objects = [self.pages]
+            self.dataset_page = DatasetPage(state=self.state, fan_out=self.fan_out)
+            self.pages.append(("Dataset", self.dataset_page))
+            self.pages.active = 1
+            self.main.objects = [self.pages]
+        if self.compare_page is None and len(runs) >= 2:
+            from dashboard.compare import ComparePage
+
+            self.compare_page = ComparePage(state=self.state, fan_out=self.fan_out)
+            self.pages.append(("Compare", self.compare_page))
 
     def _show_explorer(self, *_events: Any) -> None:
         self.pages.active = 0
+
+    def _show_models_side_by_side(self, *_events: Any) -> None:
+        """A question opened from the Compare page: the explorer, on the Trust tab's models side by side."""
+        self.pages.active = 0
+        self.tabs.active = self._trust_tab
+        self.trust.tabs.active = list(self.trust.views).index("compare")
+
+    def _compare_when_shown(self, event: param.parameterized.Event) -> None:
+        """The Compare page's first showing compares its runs (on the background runner; the button redoes it)."""
+        compare = self.state.compare
+        shown = self.compare_page is not None and event.new == len(self.pages) - 1
+        if shown and compare.comparison is None and not compare.problem and not self.state.jobs.run_comparison.running:
+            compare.compute()
 
     @property
     def views(self) -> dict[str, pn.viewable.Viewer]:
@@ -208,11 +232,14 @@ class QALensApp(pn.viewable.Viewer):
             self.fan_out.refresh()
 
     def sync_url(self) -> None:
-        """Keep model, example, question, layer, head, method and target in the page URL (served only)."""
+        """Keep model, example, question, layer, head, method and target in the page URL (served only), and the
+        Dataset page's run and slice when runs are offered."""
         location = pn.state.location
         if location is None:
             return
         for part, names in URL_PARAMETERS.items():
+            if part == "dataset" and not self.state.dataset.runs:
+                continue  # no Dataset page: the explorer's links stay as they were
             location.sync(getattr(self.state, part), names, on_error=self._apply_url_leniently)
         self._select_once_answered(list(self.state.selection.tokens))
         self.answer_what_the_link_asks()
@@ -241,12 +268,15 @@ class QALensApp(pn.viewable.Viewer):
     def _apply_url_leniently(self, values: dict[str, Any]) -> None:
         """Apply URL values one by one, skipping any that no longer fit (a layer the model lacks)."""
         for name, value in values.items():
-            if name in ("question", "example", "model", "shared_context") and not isinstance(value, str):
+            if name in ("question", "example", "model", "shared_context", "expression") and not isinstance(value, str):
                 value = str(value)
             if name == "head" and isinstance(value, str) and value.isdigit():
                 value = int(value)
             try:
-                self.state.update(**{name: value})
+                if name in URL_PARAMETERS["dataset"]:
+                    self.state.dataset.param.update(**{name: value})
+                else:
+                    self.state.update(**{name: value})
             except Exception:
                 logger.info("ignoring URL value %s=%r", name, value)
 

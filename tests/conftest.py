@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from core.fixtures import ARCHITECTURES, build_minilm_probe, build_minilm_qa_model, build_tiny_qa_model  # noqa: E402
+from tests.planted_runs import PlantedRuns, build_planted_runs  # noqa: E402
 
 # Architectures every architecture-generic test runs on (one per tokenizer family that matters most).
 CORE_ARCHITECTURES = ["bert", "distilbert", "roberta"]
@@ -85,3 +86,10 @@ def minilm_qa_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 def minilm_probe_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Real MiniLM-L6 weights with a QA head fitted to the bundled examples: trained weights, trained-size logits."""
     return build_minilm_probe(tmp_path_factory.mktemp("minilm-probe"))
+
+
+@pytest.fixture(scope="session")
+def planted_runs(tiny_bert_dir: str, tiny_distilbert_dir: str, tmp_path_factory: pytest.TempPathFactory) -> PlantedRuns:
+    """Two dataset runs (tiny BERT as A, tiny DistilBERT as B) over the same 60 questions, right and wrong by
+    construction (tests/planted_runs.py): a failure group in A, and every kind of flip between them."""
+    return build_planted_runs(tmp_path_factory.mktemp("planted-runs"), tiny_bert_dir, tiny_distilbert_dir)

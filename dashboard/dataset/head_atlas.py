@@ -1,8 +1,10 @@
-"""The head atlas: one statistic per layer x head over the run, for right answers, wrong ones, or the difference.
+"""The head atlas: one statistic per layer x head, for right answers, wrong ones, their difference, all, or the
+active slice against the rest of the run.
 
-Read from the run's per-head aggregates (means over examples), so it is one small grid however big
-the run. The grid, its click (that layer and head in the explorer) and the current head's outline
-are ``HeadGrid``'s, as in the explorer's model view and head importance.
+Without a slice it reads the run's per-head aggregates (means over examples), one small grid however big the
+run; with one, the state averages the per-example values over the slice's examples
+(``DatasetState.head_grid``). The grid, its click (that layer and head in the explorer) and the current head's
+outline are ``HeadGrid``'s, as in the explorer's model view and head importance.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class HeadAtlas(PlotView):
         dataset = self.state.dataset
         choices = pn.Row(
             pn.widgets.Select.from_param(dataset.param.statistic, label="Statistic", width=240),
-            pn.widgets.RadioButtonGroup.from_param(dataset.param.group, color="default", width=360, margin=(28, 10)),
+            pn.widgets.RadioButtonGroup.from_param(dataset.param.group, color="default", width=460, margin=(28, 10)),
         )
         self.layout.insert(1, choices)
 
@@ -46,16 +48,17 @@ class HeadAtlas(PlotView):
 
     def build(self) -> Any:
         self.grid = HeadGrid(self.state, *self.state.dataset.head_grid().shape, picked=self._look_at)
-        self.image = self.dynamic(self._image, "dataset.statistic", "dataset.group")
+        followed = ("dataset.statistic", "dataset.group", "dataset.revision", "dataset.heads_revision")
+        self.image = self.dynamic(self._image, *followed)
         self.tap = self.grid.listen(self.image)
-        self.follow(("dataset.statistic", "dataset.group"), self._caption)
+        self.follow(followed, self._caption)
         return self.image.opts(hooks=[self.decoration_hook])
 
-    def _image(self, statistic: str, group: str) -> hv.Image:
+    def _image(self, statistic: str, group: str, revision: int, heads_revision: int) -> hv.Image:
         values = self.state.dataset.head_grid()
         finite = values[np.isfinite(values)]
         peak = float(np.abs(finite).max()) if finite.size else 1.0
-        difference = group == "difference"
+        difference = group in ("difference", "slice")
         value = hv.Dimension("value", range=(-peak, peak) if difference else (0, peak or 1.0))
         return self.grid.image(values, vdims=[value]).opts(
             cmap=SALIENCY_CMAP if difference else ATTENTION_CMAP,
@@ -70,7 +73,12 @@ class HeadAtlas(PlotView):
     def _caption(self) -> None:
         dataset = self.state.dataset
         what = HEAD_STATISTICS.get(dataset.statistic, dataset.statistic)
-        group = "right minus wrong answers" if dataset.group == "difference" else f"{dataset.group} answers"
+        group = {
+            "difference": "right minus wrong answers",
+            "slice": "slice's answers minus the rest's",
+        }.get(dataset.group, f"{dataset.group} answers")
+        if dataset.slice_active() and dataset.group != "slice":
+            group += " of the slice"
         note = dataset.group_note()
         self.caption.object = html_text(
             note or f"Mean {what}, over the {group}. Click a head to look at it in the explorer."

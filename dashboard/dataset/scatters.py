@@ -1,9 +1,14 @@
-"""Two scatter plots over the run's examples whose box selection filters the example table.
+"""Two scatter plots over the active slice's examples; a box drawn on either narrows the slice further.
 
 Score against F1 shows confident mistakes (high score, F1 0); the saliency shares show how much of
 a method's attribution falls on the question and on the predicted span, wrong answers in orange.
-Drawn with hvPlot over the run's scalar columns; beyond ``RASTERIZE_ABOVE`` points Datashader
-rasterizes them, so a 100k-example run sends an image, not 100k glyphs.
+Drawn with hvPlot over the run's scalar columns. They show the slice without the box drawn on them
+(``DatasetState.points``), so the box selects among the points rather than hiding the others.
+
+How a new slice is drawn depends on the run's size. Up to ``RASTERIZE_ABOVE`` examples the points are drawn one
+by one and a slice draws them again. Beyond it Datashader rasterizes them, so a 100k-example run sends an image,
+not 100k glyphs, and a slice re-aggregates the points into the same figure (a DynamicMap following the state's
+``points_revision``): no new figure per slice.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from typing import Any
 
 import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers DataFrame.hvplot)
+import numpy as np
 import pandas as pd
 import panel as pn
+from holoviews.operation.datashader import rasterize
 
 from dashboard.theme import ANSWER_COLOR, OUTSIDE_COLOR, SELECTION_COLOR
 from dashboard.views.plotting import DEFAULT_TOOLS
@@ -27,33 +34,51 @@ OUTCOME_COLORS = {"right": ANSWER_COLOR, "wrong": SELECTION_COLOR, "failed": OUT
 """The same colour for an outcome whichever outcomes the run has."""
 
 
-def _outcome(rows: pd.DataFrame) -> pd.Series:
-    return rows["correct"].map({True: "right", False: "wrong"}).fillna("failed")
+def _outcome(rows: pd.DataFrame) -> np.ndarray:
+    correct = rows["correct"]
+    right = correct.fillna(False).to_numpy(dtype=bool)
+    return np.where(correct.isna().to_numpy(), "failed", np.where(right, "right", "wrong")).astype(object)
+
+
+def points_frame(rows: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """The columns a scatter draws, as NumPy arrays (HoloViews walks Arrow-backed text one Python object at a time)."""
+    frame = pd.DataFrame(
+        {
+            x: rows[x].to_numpy(dtype=float, na_value=np.nan),
+            y: rows[y].to_numpy(dtype=float, na_value=np.nan),
+            "id": rows["id"].to_numpy(dtype=object),
+            "outcome": _outcome(rows),
+        }
+    )
+    return frame.dropna(subset=[x, y])
+
+
+def _options(x: str, y: str, xlabel: str, ylabel: str) -> dict[str, Any]:
+    return {"x": x, "y": y, "xlabel": xlabel, "ylabel": ylabel, "height": 300, "responsive": True}
+
+
+TOOLS = {"tools": ["box_select"], "active_tools": ["box_select"]}
+"""Box select, on from the start. As HoloViews options: hvPlot drops ``active_tools`` with a warning."""
 
 
 class RunScatters(StateView):
-    """Score vs F1 and saliency on question vs on the predicted span; a box drawn on either filters the table."""
+    """Score vs F1 and saliency on question vs on the predicted span; a box drawn on either narrows the slice."""
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.score_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.share_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.streams: dict[str, hv.streams.BoundsXY] = {}
+        self.rasterized = False
+        self.drawn_revision = -1
         self.on(("dataset.run", "dataset.share_method"), self._rebuild)
+        self.on(("dataset.points_revision",), self._follow_slice)
         self._rebuild()
 
     def _scatter(self, rows: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str) -> Any:
-        frame = rows.assign(outcome=_outcome(rows))[[x, y, "outcome", "id"]].dropna(subset=[x, y])
-        options = {
-            "x": x,
-            "y": y,
-            "xlabel": xlabel,
-            "ylabel": ylabel,
-            "height": 300,
-            "responsive": True,
-            "tools": ["box_select"],
-            "active_tools": ["box_select"],
-        }
+        """These rows drawn once: point by point, or rasterized beyond ``RASTERIZE_ABOVE``."""
+        frame = points_frame(rows, x, y)
+        options = _options(x, y, xlabel, ylabel)
         if len(frame) > RASTERIZE_ABOVE:
             plot = frame.hvplot.points(rasterize=True, cmap="Blues", **options)
         else:
@@ -65,25 +90,55 @@ class RunScatters(StateView):
                 hover_cols=["id"],
                 **options,
             )
+        plot = plot.opts(**TOOLS)
         return plot.opts(default_tools=DEFAULT_TOOLS) if isinstance(plot, hv.Element) else plot
 
+    def _following(self, x: str, y: str, xlabel: str, ylabel: str) -> Any:
+        """A large run's scatter of the slice, re-aggregated in place whenever the slice changes."""
+
+        def points(points_revision: int) -> hv.Points:
+            # Two plain arrays: hvPlot's overhead and the ids (no hover on an image) were most of a redraw.
+            rows = self.state.dataset.points([x, y])
+            xs, ys = (rows[name].to_numpy(dtype=float, na_value=np.nan) for name in (x, y))
+            drawn = np.isfinite(xs) & np.isfinite(ys)
+            return hv.Points((xs[drawn], ys[drawn]), kdims=[x, y]).opts(xlabel=xlabel, ylabel=ylabel)
+
+        rasterized = rasterize(self.dynamic(points, "dataset.points_revision"))
+        return rasterized.opts(
+            cmap="Blues", colorbar=True, height=300, responsive=True, default_tools=DEFAULT_TOOLS, **TOOLS
+        )
+
+    def _draw(self, x: str, y: str, xlabel: str, ylabel: str) -> Any:
+        if self.rasterized:
+            plot = self._following(x, y, xlabel, ylabel)
+        else:
+            plot = self._scatter(self.state.dataset.points([x, y, "id", "correct"]), x, y, xlabel, ylabel)
+        return self._boxed(plot, x, y)
+
     def _rebuild(self) -> None:
+        self.release_drawing()
         dataset = self.state.dataset
-        rows = dataset.rows
         self.streams = {}
-        if dataset.run is None or rows.empty:
+        if dataset.run is None or dataset.rows.empty:
             self.score_pane.object = None
             self.share_pane.object = None
             return
-        score = self._scatter(rows, "score", "f1", "score (P(start) × P(end))", "F1")
-        self.score_pane.object = self._boxed(score, "score", "f1")
+        self.rasterized = len(dataset.rows) > RASTERIZE_ABOVE
+        self.drawn_revision = dataset.points_revision
+        self.score_pane.object = self._draw("score", "f1", "score (P(start) × P(end))", "F1")
         if dataset.share_method:
             question = f"saliency_question_share.{dataset.share_method}"
             answer = f"saliency_answer_share.{dataset.share_method}"
-            shares = self._scatter(rows, question, answer, "share on the question", "share on the predicted span")
-            self.share_pane.object = self._boxed(shares, question, answer)
+            self.share_pane.object = self._draw(
+                question, answer, "share on the question", "share on the predicted span"
+            )
         else:
             self.share_pane.object = None
+
+    def _follow_slice(self) -> None:
+        """A new slice: a small run's points are drawn again; a large run's DynamicMaps follow by themselves."""
+        if not self.rasterized and self.drawn_revision != self.state.dataset.points_revision:
+            self._rebuild()
 
     def _boxed(self, plot: Any, x: str, y: str) -> Any:
         stream = hv.streams.BoundsXY(source=plot, transient=True)
