@@ -29,7 +29,7 @@ from dashboard.explorer import (
     WhatIfPanel,
 )
 from dashboard.memory import CLOSED_PAGES
-from dashboard.state import ExplorerState
+from dashboard.state import ExplorerState, robustness_part
 from dashboard.state.runners import Runner, SyncRunner, ThreadRunner, background_threads
 from dashboard.trust import HeadImportanceGrid, TrustPanel
 from dashboard.views import StateFanOut
@@ -49,9 +49,13 @@ URL_PARAMETERS: dict[str, dict[str, str]] = {
     },
     "selection": {"tokens": "tokens"},
     "dataset": {"run_dir": "run", "expression": "slice"},
+    "robustness": {"suite": "suite", "pair": "pair"},
 }
 """State parameters kept in the page URL, by part (parameter -> query name), so a view can be shared (a Dataset
-page's run and slice expression too: a link reopens the page with that slice)."""
+page's run and slice expression too: a link reopens the page with that slice; a robustness pair reopens side by
+side)."""
+TEXT_URL_VALUES = ("question", "example", "model", "shared_context", "expression", "suite", "pair")
+"""URL values that stay text even when they read as numbers (an example id ``57``)."""
 
 
 def session_runners(background: bool | None = None) -> tuple[Runner, Runner]:
@@ -158,9 +162,11 @@ class QALensApp(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         # The Dataset page joins as a second page once a run is offered (at start, or later from a notebook), the
-        # Compare page as a third once two are.
+        # Compare page once two are, the Robustness page once the run on show has a suite.
         self.dataset_page: pn.viewable.Viewer | None = None
         self.compare_page: pn.viewable.Viewer | None = None
+        self.robustness_page: pn.viewable.Viewer | None = None
+        self._page_tabs: dict[str, int] = {}
         self.pages = pn.Tabs(("Explorer", self.explorer), dynamic=True, sizing_mode="stretch_width")
         self.main = pn.Column(self.explorer, sizing_mode="stretch_width")
         # Page navigation, not a view's content: watched directly, so the fan-out's on-load resend (which calls
@@ -169,6 +175,10 @@ class QALensApp(pn.viewable.Viewer):
         self.state.dataset.param.watch(self._show_explorer, ["look"])
         self.state.compare.param.watch(self._show_models_side_by_side, ["look"])
         self.pages.param.watch(self._compare_when_shown, ["active"])
+        robustness = robustness_part(self.state)
+        robustness.param.watch(self._offer_robustness_page, ["suites"])
+        robustness.param.watch(self._show_explorer, ["look"])
+        robustness.param.watch(self._show_robustness_pair, ["pair"])
         self._offer_dataset_page()
 
     def _offer_dataset_page(self, *_events: Any) -> None:
@@ -177,28 +187,52 @@ class QALensApp(pn.viewable.Viewer):
             from dashboard.dataset import DatasetPage  # hvPlot loads only for apps that show a run
 
             self.dataset_page = DatasetPage(state=self.state, fan_out=self.fan_out)
-            self.pages.append(("Dataset", self.dataset_page))
+            self._add_page("Dataset", self.dataset_page)
             self.pages.active = 1
             self.main.objects = [self.pages]
         if self.compare_page is None and len(runs) >= 2:
             from dashboard.compare import ComparePage
 
             self.compare_page = ComparePage(state=self.state, fan_out=self.fan_out)
-            self.pages.append(("Compare", self.compare_page))
+            self._add_page("Compare", self.compare_page)
+        self._offer_robustness_page()
+
+    def _add_page(self, name: str, page: pn.viewable.Viewer) -> None:
+        """A page's tab, remembered by name (pages join in any order: a run with a suite may be chosen later)."""
+        self._page_tabs[name] = len(self.pages)
+        self.pages.append((name, page))
+
+    def _offer_robustness_page(self, *_events: Any) -> None:
+        """The Robustness page joins, after the Dataset page, once the run on show has a suite (``python -m core
+        dataset perturb``); the run's suites are read as the run opens, before the Dataset page joins."""
+        if self.robustness_page is not None or self.dataset_page is None or not self.state.robustness.suites:
+            return
+        from dashboard.robustness import RobustnessPage
+
+        self.robustness_page = RobustnessPage(state=self.state, fan_out=self.fan_out)
+        self._add_page("Robustness", self.robustness_page)
+
+    def _show_robustness_pair(self, event: param.parameterized.Event) -> None:
+        """A pair opened (a click, or a link that carries it): the Robustness page shows it side by side."""
+        if event.new and "Robustness" in self._page_tabs:
+            self.pages.active = self._page_tabs["Robustness"]
 
     def _show_explorer(self, *_events: Any) -> None:
         self.pages.active = 0
 
     def _show_models_side_by_side(self, *_events: Any) -> None:
-        """A question opened from the Compare page: the explorer, on the Trust tab's models side by side."""
-        self.pages.active = 0
-        self.tabs.active = self._trust_tab
+        """A question opened from the Compare page: the explorer, on the Trust tab's models side by side.
+
+        Innermost tab first: each tab then opens on the one within it, drawn as a whole, as a click would draw it.
+        """
         self.trust.tabs.active = list(self.trust.views).index("compare")
+        self.tabs.active = self._trust_tab
+        self.pages.active = 0
 
     def _compare_when_shown(self, event: param.parameterized.Event) -> None:
         """The Compare page's first showing compares its runs (on the background runner; the button redoes it)."""
         compare = self.state.compare
-        shown = self.compare_page is not None and event.new == len(self.pages) - 1
+        shown = self.compare_page is not None and event.new == self._page_tabs.get("Compare")
         if shown and compare.comparison is None and not compare.problem and not self.state.jobs.run_comparison.running:
             compare.compute()
 
@@ -268,13 +302,15 @@ class QALensApp(pn.viewable.Viewer):
     def _apply_url_leniently(self, values: dict[str, Any]) -> None:
         """Apply URL values one by one, skipping any that no longer fit (a layer the model lacks)."""
         for name, value in values.items():
-            if name in ("question", "example", "model", "shared_context", "expression") and not isinstance(value, str):
+            if name in TEXT_URL_VALUES and not isinstance(value, str):
                 value = str(value)
             if name == "head" and isinstance(value, str) and value.isdigit():
                 value = int(value)
             try:
                 if name in URL_PARAMETERS["dataset"]:
                     self.state.dataset.param.update(**{name: value})
+                elif name in URL_PARAMETERS["robustness"]:
+                    self.state.robustness.param.update(**{name: value})
                 else:
                     self.state.update(**{name: value})
             except Exception:
@@ -331,6 +367,7 @@ def create_app(
 
         def released(_context: Any) -> None:
             app.state.release()
+            app.state.robustness.release()
             CLOSED_PAGES.closed()
 
         pn.state.on_session_destroyed(released)
