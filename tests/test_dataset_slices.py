@@ -201,6 +201,16 @@ def test_the_finder_reports_nothing_where_nothing_fails_more() -> None:
     assert find_failure_groups(rows).groups == []
 
 
+def test_the_models_own_confidence_is_a_feature_only_when_asked_for() -> None:
+    rows = _synthetic_run(seed=5)
+    rows["score"] = np.where(rows["em"] == 0, 0.2, 0.9) + np.random.default_rng(5).uniform(0, 0.05, len(rows))
+    assert not any("score" in group.expression for group in find_failure_groups(rows).groups)
+    asked = find_failure_groups(rows, features=["score", "question_type"])
+    assert asked.groups[0].expression.startswith("score <= ") and asked.groups[0].rate == 1.0
+    with pytest.raises(ValueError, match="No column 'confidence' in the run's rows"):
+        find_failure_groups(rows, features=["confidence"])
+
+
 def test_holm_adjusts_step_down() -> None:
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
 

@@ -94,6 +94,11 @@ def add_dataset_parser(commands: argparse._SubParsersAction) -> None:
     groups.add_argument("--top", type=int, default=10, help="how many groups to list (default 10)")
     groups.add_argument("--min-support", type=int, help="questions a group needs (default: 1%% of them, at least 20)")
     groups.add_argument("--save", action="store_true", help="save the groups as named slices in the run")
+    groups.add_argument(
+        "--features",
+        help="comma-separated columns to split on (default: the QA metadata and the example's own scalars; "
+        "add score, no_answer or null_margin to include the model's outputs)",
+    )
     perturb = actions.add_parser(
         "perturb",
         help="a robustness suite: perturbed copies of a run's questions, flip rates with 95%% intervals",
@@ -171,7 +176,8 @@ def _groups(args: argparse.Namespace) -> int:
     from core.dataset.store import load_run
 
     run = load_run(args.run)
-    report = find_failure_groups(run.rows, min_support=args.min_support, max_groups=args.top)
+    features = [name.strip() for name in args.features.split(",") if name.strip()] if args.features else None
+    report = find_failure_groups(run.rows, min_support=args.min_support, max_groups=args.top, features=features)
     print(
         f"{report.questions} questions, error rate {100 * report.overall_rate:.1f}%; {report.tried} candidate groups "
         f"tried (at least {report.min_support} questions each); {len(report.groups)} significant after Holm's "
