@@ -204,6 +204,9 @@ def test_perturbations_are_deterministic_under_a_seed_and_independent_of_the_oth
     assert first != other_seed
     ids = [item.example.id for item in first if isinstance(item, Perturbed)]
     assert len(ids) == len(set(ids))
+    lower = perturb_examples([MAYOR], suite_families("case_punctuation"), per_example=3, pool=POOL)
+    assert isinstance(lower[0], Perturbed), "one way to lower-case a question: the later copies say so"
+    assert [item.reason for item in lower[1:]] == ["the same text as copy 0", "the same text as copy 0"]
 
 
 def test_an_unknown_family_is_refused_by_name() -> None:
@@ -237,15 +240,23 @@ def test_the_suite_catches_the_planted_behaviour_and_nothing_else(planted: dict[
     suite = planted["suite"]
     figures = _figures(suite)
     for family in ("typos", "case_punctuation"):
-        assert figures[family]["applied"] == 24 and figures[family]["flip"]["rate"] == 0.0
+        assert figures[family]["tried"] == 24 and figures[family]["flip"]["rate"] == 0.0
+    assert figures["typos"]["applied"] > 8, "three copies per question, most of them different"
+    assert figures["case_punctuation"]["applied"] == 8
+    assert figures["case_punctuation"]["skip_reasons"] == {"the same text as copy 0": 16}
     assert figures["replace_answer"]["failure"]["rate"] == 0.0, "the model follows a replaced answer"
     assert figures["remove_answer_sentence"]["failure"]["rate"] == 0.0, "the answer's name left with its sentence"
     assert figures["swap_name"]["applied"] == 0
     assert figures["swap_name"]["skip_reasons"] == {"no proper name outside the gold answers": 24}
-    pairs = suite.pairs[suite.pairs["family"] == "distractor"]
-    assert len(pairs) == 24 and pairs["applied"].all() and pairs["error"].isna().all()
+    tried = suite.pairs[suite.pairs["family"] == "distractor"]
+    assert len(tried) == 24 and tried["reason"].dropna().str.startswith("the same text as copy").all()
+    pairs = tried[tried["applied"]]
+    assert len(pairs) > 8 and pairs["error"].isna().all()
+    assert "context" not in suite.pairs, "perturbed contexts are read one pair at a time"
     for row in pairs.itertuples():
-        gold_start = row.context.index(row.gold_answers[0])
+        context = suite.context(row.id)
+        assert context[row.region_start : row.region_end] in row.edit
+        gold_start = context.index(row.gold_answers[0])
         before_answer = row.region_start < gold_start
         assert row.captured == before_answer, (row.id, row.edit, row.prediction)
         assert row.failed == row.captured
@@ -268,7 +279,8 @@ def test_per_slice_rates_and_the_run_reading_its_suites(planted: dict[str, Any])
     pd.testing.assert_frame_equal(reread[suite.name].pairs, suite.pairs, check_dtype=False)
     by_slice = {(row["family"], row["slice"]): row for row in suite.summary["slices"]}
     who = by_slice[("distractor", "question_type = who")]
-    assert who["flip"]["count"] == 24 and who["expression"] == "question_type == 'who'"
+    every = _figures(suite)["distractor"]["flip"]
+    assert who["flip"] == every and who["expression"] == "question_type == 'who'", "every planted question is 'who'"
 
 
 def test_a_stopped_suite_resumes_without_recomputing_or_duplicating(planted: dict[str, Any]) -> None:
@@ -290,8 +302,9 @@ def test_a_stopped_suite_resumes_without_recomputing_or_duplicating(planted: dic
     suite = perturb_run(run, "typos,distractor", per_example=2, seed=3, model=loaded, progress=False)
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in kept.items()), "finished partitions kept"
     ids = load_run(suite.run_dir).rows["id"]
-    assert ids.is_unique and len(ids) == 2 * 2 * 8
-    assert suite.pairs["id"].is_unique and len(suite.pairs) == 32
+    made = suite.pairs.loc[suite.pairs["applied"], "id"]
+    assert ids.is_unique and sorted(ids) == sorted(made), "every copy made ran exactly once"
+    assert suite.pairs["id"].is_unique and len(suite.pairs) == 2 * 2 * 8
     again = perturb_run(run, "typos,distractor", per_example=2, seed=3, model=loaded, progress=False)
     pd.testing.assert_frame_equal(again.pairs, suite.pairs)
 

@@ -162,16 +162,26 @@ def perturb_examples(
     seed: int = 0,
     pool: Pool | None = None,
 ) -> list[Perturbed | Skipped]:
-    """Every family's ``per_example`` copies of every example, borrowing from ``pool`` (default: the examples'
+    """Every family's ``per_example`` copies of every example (a copy identical to an earlier one is skipped, so no
+    pair is counted twice), borrowing from ``pool`` (default: the examples'
     own articles; a suite passes its whole input file, so a run's first questions, all from one article, still
     find other articles)."""
     pool = pool if pool is not None else Pool.from_examples(examples)
-    return [
-        perturb(example, family, seed=seed, copy=copy, pool=pool)
-        for example in examples
-        for family in families
-        for copy in range(per_example)
-    ]
+    results: list[Perturbed | Skipped] = []
+    for example in examples:
+        for family in families:
+            made: dict[tuple[str, str], int] = {}
+            for copy in range(per_example):
+                result = perturb(example, family, seed=seed, copy=copy, pool=pool)
+                if isinstance(result, Perturbed):
+                    text = (result.example.question, result.example.context)
+                    if text in made:
+                        reason = f"the same text as copy {made[text]}"
+                        result = Skipped(example.id, family.name, family.kind, copy, seed, reason)
+                    else:
+                        made[text] = copy
+                results.append(result)
+    return results
 
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.dataset.run_checks import RunDamagedError, read_json_file, read_parquet
+from core.dataset.run_checks import RunDamagedError, read_json_file, read_parquet, read_parquet_schema
 
 ROBUSTNESS = "robustness"
 PERTURBED = "perturbed.jsonl"
@@ -33,8 +33,16 @@ class RobustnessSuite:
     spec: dict[str, Any]
     """``suite.json``: suite, families, per_example, seed, model, counts."""
     pairs: pd.DataFrame
+    """``pairs.parquet`` but its ``context`` column (a suite over a whole dev set holds tens of MB of perturbed
+    contexts: ``context(pair_id)`` reads one)."""
     summary: dict[str, Any]
     """``summary.json``: ``families`` (one entry per family) and ``slices`` (per family and slice)."""
+
+    def context(self, pair_id: str) -> str | None:
+        """The perturbed context of one pair, read from ``pairs.parquet`` (None for a copy that was not made)."""
+        table = read_parquet(self.folder / PAIRS, SUITE_ADVICE, columns=["context"], filters=[("id", "==", pair_id)])
+        values = table.column("context").to_pylist()
+        return values[0] if values else None
 
     @property
     def run_dir(self) -> Path:
@@ -56,7 +64,9 @@ def load_suites(run: str | Path) -> dict[str, RobustnessSuite]:
         summary = read_json_file(folder / SUITE_SUMMARY, SUITE_ADVICE)
         if not isinstance(spec, dict) or not isinstance(summary, dict) or "families" not in summary:
             raise RunDamagedError(f"{folder} is not a readable robustness suite: {SUITE_ADVICE}.")
-        pairs = read_parquet(folder / PAIRS, SUITE_ADVICE).to_pandas()
+        names = read_parquet_schema(folder / PAIRS, SUITE_ADVICE).names
+        columns = [name for name in names if name != "context"]
+        pairs = read_parquet(folder / PAIRS, SUITE_ADVICE, columns=columns).to_pandas()
         suites[folder.name] = RobustnessSuite(folder.name, folder, spec, pairs, summary)
     return suites
 

@@ -84,6 +84,7 @@ class RobustnessState(param.Parameterized):
         self._slice_ids: dict[str, set[str]] = {}
         self._original: tuple[str, dict[str, Any] | None] = ("", None)
         self._diff: tuple[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = ("", ((), ()))
+        self._context: tuple[tuple[str, str], str | None] = (("", ""), None)
         self._switching = False
         self.param.watch(self._on_suite, ["suite"])
         self.param.watch(self._on_filters, ["family", "show", "slice"])
@@ -228,7 +229,11 @@ class RobustnessState(param.Parameterized):
         found = pairs[pairs["id"] == self.pair]
         if found.empty:
             return None
-        return {key: _plain(value) for key, value in found.iloc[0].items()}
+        row = {key: _plain(value) for key, value in found.iloc[0].items()}
+        if self._context[0] != (self.suite, self.pair):
+            suite = self.current()
+            self._context = ((self.suite, self.pair), suite.context(self.pair) if suite is not None else None)
+        return {**row, "context": self._context[1]}
 
     def figures(self, family: str) -> dict[str, Any]:
         """The summary's figures of one family (empty when the suite has none)."""
