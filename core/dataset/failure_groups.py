@@ -162,6 +162,11 @@ def _single_candidates(rows: pd.DataFrame, features: list[str], keep: np.ndarray
 
 def _test(candidate: _Candidate, outcome: np.ndarray, keep: np.ndarray, kind: Outcome) -> None:
     inside, outside = outcome[candidate.mask], outcome[keep & ~candidate.mask]
+    if len(inside) == 0 or len(outside) == 0:  # a pair's half wholly inside the other: nothing to test against
+        candidate.rate = float(inside.mean()) if len(inside) else math.nan
+        candidate.rest_rate = float(outside.mean()) if len(outside) else math.nan
+        candidate.p_value = 1.0
+        return
     candidate.rate, candidate.rest_rate = float(inside.mean()), float(outside.mean())
     if kind == "error":
         table = [
