@@ -184,7 +184,7 @@ def test_a_large_run_is_rasterized_and_a_small_one_drawn_point_by_point(run_dir:
     from dashboard.dataset.scatters import RASTERIZE_ABOVE, RunScatters
 
     scatters = RunScatters(state=opened(run_dir, tiny_bert_dir))
-    assert isinstance(scatters.score_pane.object, hv.Scatter)  # the run's own few points
+    assert isinstance(scatters.score_pane.object[()], hv.Scatter)  # the run's own few points, one by one
     generator = np.random.default_rng(0)
     count = RASTERIZE_ABOVE + 1
     big = pd.DataFrame(

@@ -47,7 +47,7 @@ def clicked(table: Any, row: int) -> None:
 
 
 def scatter_ids(page: Any) -> list[str]:
-    return sorted(page.scatters.score_pane.object.data["id"])
+    return sorted(page.scatters.score_pane.object[()].data["id"])  # the frame the DynamicMap draws now
 
 
 def test_a_slice_in_the_url_drives_the_table_the_scatters_and_the_atlas(
@@ -74,8 +74,11 @@ def test_a_slice_in_the_url_drives_the_table_the_scatters_and_the_atlas(
         assert "no correct answers in this slice" in dataset.group_note()
         dataset.group = "slice"  # the slice against the rest of the run
         assert np.isfinite(dataset.head_grid()).all() and dataset.group_note() == ""
+        figure = page.scatters.score_pane.object
         dataset.expression = "title == 'Easy'"
         assert "slice=title+%3D%3D+%27Easy%27" in location.search  # the link follows the page
+        easy = sorted(key for key, title in planted_runs.titles.items() if title == "Easy")
+        assert page.scatters.score_pane.object is figure and scatter_ids(page) == easy  # new points, same figure
         # A run the server does not offer is never opened from a link.
         app._apply_url_leniently({"run_dir": "/etc", "expression": "windows == 1"})
         assert dataset.run_dir == str(planted_runs.a) and dataset.expression == "windows == 1"
@@ -107,7 +110,9 @@ def test_a_bad_expression_says_where_and_the_filters_alone_apply(planted_runs: P
 def test_a_failure_group_opens_as_a_named_slice_in_one_click(planted_runs: PlantedRuns) -> None:
     app = app_with(planted_runs, planted_runs.a)
     dataset, page = app.state.dataset, app.dataset_page
+    assert page.groups.body.objects == []  # no table until there are groups to list
     page.groups.job_button.button.clicks += 1
+    assert page.groups.body.objects == [page.groups.table]
     report = dataset.groups
     expected = find_failure_groups(load_run(planted_runs.a).rows)
     assert report is not None and [group.expression for group in report.groups] == [
@@ -116,6 +121,7 @@ def test_a_failure_group_opens_as_a_named_slice_in_one_click(planted_runs: Plant
     assert report.groups[0].expression == HARD
     table = page.groups.table.value
     assert table.iloc[0]["group"] == "title is Hard" and table.iloc[0]["error rate"] == "100.0%"
+    assert page.groups.describe().startswith(f"{len(report.groups)} group")
     dataset.wrong_only = True  # a filter set before: the group replaces the whole slice
     clicked(page.groups.table, 0)
     assert dataset.expression == HARD and dataset.slice_name == "title is Hard" and not dataset.wrong_only

@@ -63,6 +63,9 @@ class FailureGroups(StateView):
             widths={"group": 320, "expression": 320},
         )
         self.table.on_click(self._on_click)
+        # The table joins the page only once there are groups to list: a table the browser builds, lays out and
+        # tears down on every page switch costs the page even while empty.
+        self.body = pn.Column(sizing_mode="stretch_width")
         self.on(("dataset.groups",), self._redraw)
         self._redraw()
 
@@ -75,13 +78,18 @@ class FailureGroups(StateView):
                 f"No group fails significantly more than the rest ({report.tried:,} candidates of at least "
                 f"{report.min_support:,} questions tried, Holm-adjusted)."
             )
+        groups = "1 group fails" if len(report.groups) == 1 else f"{len(report.groups)} groups fail"
         return (
-            f"{len(report.groups)} groups fail significantly more than the rest ({report.tried:,} candidates tried, "
+            f"{groups} significantly more than the rest ({report.tried:,} candidates tried, "
             f"p Holm-adjusted; overall error rate {100 * report.overall_rate:.1f}%). Click one to make it the slice."
         )
 
     def _redraw(self) -> None:
-        self.table.value = groups_frame(self.state.dataset.groups)
+        frame = groups_frame(self.state.dataset.groups)
+        self.table.value = frame
+        shown = [self.table] if len(frame) else []
+        if self.body.objects != shown:
+            self.body.objects = shown
 
     def _on_click(self, event: Any) -> None:
         report = self.state.dataset.groups
@@ -97,7 +105,7 @@ class FailureGroups(StateView):
                 margin=(0, 10),
             ),
             self.job_button,
-            self.table,
+            self.body,
             sizing_mode="stretch_width",
         )
 

@@ -5,10 +5,11 @@ a method's attribution falls on the question and on the predicted span, wrong an
 Drawn with hvPlot over the run's scalar columns. They show the slice without the box drawn on them
 (``DatasetState.points``), so the box selects among the points rather than hiding the others.
 
-How a new slice is drawn depends on the run's size. Up to ``RASTERIZE_ABOVE`` examples the points are drawn one
-by one and a slice draws them again. Beyond it Datashader rasterizes them, so a 100k-example run sends an image,
-not 100k glyphs, and a slice re-aggregates the points into the same figure (a DynamicMap following the state's
-``points_revision``): no new figure per slice.
+A new slice redraws the points in the same figure (a DynamicMap following the state's
+``points_revision``), never a new figure: replacing both figures of the grid at once left the browser's grid
+layout with a child it had not built yet (a page error on every filter change). Up to ``RASTERIZE_ABOVE``
+examples the points are drawn one by one, coloured by outcome; beyond it Datashader rasterizes them, so a
+100k-example run sends an image, not 100k glyphs.
 """
 
 from __future__ import annotations
@@ -70,9 +71,7 @@ class RunScatters(StateView):
         self.share_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width")
         self.streams: dict[str, hv.streams.BoundsXY] = {}
         self.rasterized = False
-        self.drawn_revision = -1
         self.on(("dataset.run", "dataset.share_method"), self._rebuild)
-        self.on(("dataset.points_revision",), self._follow_slice)
         self._rebuild()
 
     def _scatter(self, rows: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str) -> Any:
@@ -108,12 +107,17 @@ class RunScatters(StateView):
             cmap="Blues", colorbar=True, height=300, responsive=True, default_tools=DEFAULT_TOOLS, **TOOLS
         )
 
+    def _scattered(self, x: str, y: str, xlabel: str, ylabel: str) -> Any:
+        """A small run's scatter of the slice, point by point, redrawn in the same figure whenever the slice changes."""
+
+        def points(points_revision: int) -> Any:
+            return self._scatter(self.state.dataset.points([x, y, "id", "correct"]), x, y, xlabel, ylabel)
+
+        return self.dynamic(points, "dataset.points_revision")
+
     def _draw(self, x: str, y: str, xlabel: str, ylabel: str) -> Any:
-        if self.rasterized:
-            plot = self._following(x, y, xlabel, ylabel)
-        else:
-            plot = self._scatter(self.state.dataset.points([x, y, "id", "correct"]), x, y, xlabel, ylabel)
-        return self._boxed(plot, x, y)
+        drawn = self._following if self.rasterized else self._scattered
+        return self._boxed(drawn(x, y, xlabel, ylabel), x, y)
 
     def _rebuild(self) -> None:
         self.release_drawing()
@@ -124,7 +128,6 @@ class RunScatters(StateView):
             self.share_pane.object = None
             return
         self.rasterized = len(dataset.rows) > RASTERIZE_ABOVE
-        self.drawn_revision = dataset.points_revision
         self.score_pane.object = self._draw("score", "f1", "score (P(start) × P(end))", "F1")
         if dataset.share_method:
             question = f"saliency_question_share.{dataset.share_method}"
@@ -134,11 +137,6 @@ class RunScatters(StateView):
             )
         else:
             self.share_pane.object = None
-
-    def _follow_slice(self) -> None:
-        """A new slice: a small run's points are drawn again; a large run's DynamicMaps follow by themselves."""
-        if not self.rasterized and self.drawn_revision != self.state.dataset.points_revision:
-            self._rebuild()
 
     def _boxed(self, plot: Any, x: str, y: str) -> Any:
         stream = hv.streams.BoundsXY(source=plot, transient=True)

@@ -82,7 +82,7 @@ def test_the_run_opens_filters_and_a_click_answers_the_example_in_the_explorer(
     rows = run.rows.set_index("id")
     dash.page.goto(dash.url)
     dash.page.wait_for_function(JS_IDLE, timeout=UI_TIMEOUT_MS)
-    expect(dash.page.get_by_text(f"EM {run.summary.em:.1f}")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(dash.page.get_by_text(f"EM {run.summary.em:.1f}", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(id_cells(dash)).to_have_count(len(rows), timeout=UI_TIMEOUT_MS)
 
     hostile_cell = dash.page.locator(".tabulator-cell[tabulator-field='question']").filter(has_text="<img src=x")
