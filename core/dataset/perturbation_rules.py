@@ -315,17 +315,24 @@ def distractor_sentence(question: str, fake: str, rng: random.Random, pool: Pool
     return sentence[0].upper() + sentence[1:] + "."
 
 
-def distractor(example: DatasetExample, rng: random.Random, pool: Pool) -> Rewrite | str:
+def _other_answer(example: DatasetExample, rng: random.Random, pool: Pool) -> tuple[str | None, str]:
+    """Another article's answer of the gold answer's type (a distractor's fake answer, a replacement), or None and
+    the reason there is none."""
     if not example.answers:
-        return "the question has no gold answer"
-    kind = answer_type(example.answers[0])
-    by_title = pool.answers.get(kind or "", {})
+        return None, "the question has no gold answer"
+    gold = example.answers[0]
+    kind = answer_type(gold)
     candidates = {
-        t: [a for a in v if normalize_answer(a) != normalize_answer(example.answers[0])] for t, v in by_title.items()
+        title: [answer for answer in answers if normalize_answer(answer) != normalize_answer(gold)]
+        for title, answers in pool.answers.get(kind or "", {}).items()
     }
-    fake = pool.pick(rng, candidates, example.title or example.id)
+    return pool.pick(rng, candidates, example.title or example.id), f"no other article's answer of type {kind!r}"
+
+
+def distractor(example: DatasetExample, rng: random.Random, pool: Pool) -> Rewrite | str:
+    fake, reason = _other_answer(example, rng, pool)
     if fake is None:
-        return f"no other article's answer of type {kind!r}"
+        return reason
     sentence = distractor_sentence(example.question, fake, rng, pool, example.title or example.id)
     if sentence is None:
         return "the question has no wh-word to put the fake answer in"
@@ -354,15 +361,10 @@ def remove_answer_sentence(example: DatasetExample, rng: random.Random, pool: Po
 
 
 def replace_answer(example: DatasetExample, rng: random.Random, pool: Pool) -> Rewrite | str:
-    if not example.answers:
-        return "the question has no gold answer"
-    gold = example.answers[0]
-    kind = answer_type(gold)
-    by_title = pool.answers.get(kind or "", {})
-    candidates = {t: [a for a in v if normalize_answer(a) != normalize_answer(gold)] for t, v in by_title.items()}
-    replacement = pool.pick(rng, candidates, example.title or example.id)
+    replacement, reason = _other_answer(example, rng, pool)
     if replacement is None:
-        return f"no other article's answer of type {kind!r}"
+        return reason
+    gold = example.answers[0]
     matches = list(re.finditer(re.escape(gold), example.context))
     edits = [Edit(m.start(), m.end(), replacement) for m in matches]
     context, shift, starts = example.context, 0, []
